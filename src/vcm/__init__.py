@@ -1,0 +1,1 @@
+"""vcm: vagrant-cluster-manager."""

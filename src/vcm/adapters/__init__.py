@@ -1,0 +1,1 @@
+"""Adapters for Vagrant, the state file and the socket protocol."""

@@ -1,0 +1,324 @@
+"""The socket protocol: one JSON request in, one JSON reply out, errors mapped in one table."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vcm.adapters.codec import definition_to_json
+from vcm.adapters.requests import (
+    CreateRequest,
+    Envelope,
+    InfoRequest,
+    RequestId,
+    TargetRequest,
+    parse,
+)
+from vcm.domain.errors import (
+    BackendError,
+    BoxNotFound,
+    BoxUnavailable,
+    InvalidRequest,
+    PoolExhausted,
+    StateError,
+    VcmError,
+    VmNotFound,
+)
+from vcm.domain.model import Vm
+from vcm.domain.service import BoxView, BulkResult, VcmService
+
+log = logging.getLogger(__name__)
+
+Reply = dict[str, Any]
+
+
+class InvalidJson(VcmError):
+    pass
+
+
+class UnknownCommand(VcmError):
+    pass
+
+
+class RequestTooLarge(VcmError):
+    pass
+
+
+class Unauthorized(VcmError):
+    pass
+
+
+ERROR_CODES: dict[type[VcmError], str] = {
+    InvalidJson: "INVALID_JSON",
+    InvalidRequest: "INVALID_REQUEST",
+    UnknownCommand: "UNKNOWN_COMMAND",
+    RequestTooLarge: "REQUEST_TOO_LARGE",
+    Unauthorized: "UNAUTHORIZED",
+    BoxNotFound: "BOX_NOT_FOUND",
+    VmNotFound: "VM_NOT_FOUND",
+    BoxUnavailable: "BOX_UNAVAILABLE",
+    PoolExhausted: "IP_POOL_EXHAUSTED",
+    BackendError: "VAGRANT_ERROR",
+    StateError: "INTERNAL",
+}
+
+
+def error_code(error: Exception) -> str:
+    for kind in type(error).__mro__:
+        if kind in ERROR_CODES:
+            return ERROR_CODES[kind]
+    return "INTERNAL"
+
+
+def error_fields(error: Exception) -> Reply:
+    code = error_code(error)
+    if code == "INTERNAL" and not isinstance(error, VcmError):
+        log.error("internal error", exc_info=error)
+        return {"error": True, "code": code, "message": f"internal error: {type(error).__name__}"}
+    return {"error": True, "code": code, "message": str(error)}
+
+
+def encode(reply: Reply) -> bytes:
+    return (json.dumps(reply, ensure_ascii=False, separators=(", ", ": ")) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A parsed request: `run` computes its reply; `slow` ones belong on a worker thread."""
+
+    request_id: RequestId | None
+    command: str
+    run: Callable[[], Reply]
+    slow: bool
+
+    def reply(self) -> Reply:
+        try:
+            fields = self.run()
+        except Exception as error:  # every failure becomes a reply, never a dropped connection
+            fields = error_fields(error)
+        reply: Reply = {"error": fields.pop("error", False)}
+        if self.request_id is not None:
+            reply["id"] = self.request_id
+        reply.update(fields)
+        return reply
+
+
+def failed(error: Exception, request_id: RequestId | None = None) -> Prepared:
+    def raise_it() -> Reply:
+        raise error
+
+    return Prepared(request_id, "", raise_it, slow=False)
+
+
+_ALL_FORMS = {"destroy all", "halt all", "shutdown all", "stop all"}
+_STOP_VERBS = {"stop": "shutdown", "halt": "halted", "shutdown": "shutdown"}
+
+
+class RequestHandler:
+    def __init__(self, service: VcmService, token: str | None = None) -> None:
+        self._service = service
+        self._token = token
+        self._commands: dict[str, tuple[Callable[[dict[str, Any]], Reply], bool]] = {
+            "create": (self._create, True),
+            "start": (self._start, True),
+            "stop": (self._stop, True),
+            "halt": (self._stop, True),
+            "shutdown": (self._stop, True),
+            "destroy": (self._destroy, True),
+            "info": (self._info, False),
+        }
+
+    def handle(self, raw: bytes) -> Reply:
+        return self.prepare(raw).reply()
+
+    def prepare(self, raw: bytes) -> Prepared:
+        try:
+            data = _decode(raw)
+            request_id = _request_id(data)
+        except VcmError as error:
+            return failed(error)
+        try:
+            envelope = parse(
+                Envelope, {k: data[k] for k in ("command", "id", "token") if k in data}
+            )
+            self._authorize(envelope.token)
+            command = _normalize(data)
+            handler, slow = self._commands[command]
+        except VcmError as error:
+            return failed(error, request_id)
+        except KeyError:
+            return failed(
+                UnknownCommand(
+                    f"unknown command {data['command']!r}; known: "
+                    f"{', '.join(sorted(self._commands))}"
+                ),
+                request_id,
+            )
+        return Prepared(request_id, command, lambda: handler(data), slow)
+
+    def _authorize(self, token: str | None) -> None:
+        if self._token is None:
+            return
+        if token is None or not hmac.compare_digest(token.encode(), self._token.encode()):
+            raise Unauthorized("this daemon needs a valid 'token' in every request")
+
+    def _create(self, data: dict[str, Any]) -> Reply:
+        box = self._service.create_box(parse(CreateRequest, data).definition())
+        return {
+            "boxID": box.box_id,
+            "message": f"created box {box.box_id} from {box.definition.box}",
+        }
+
+    def _start(self, data: dict[str, Any]) -> Reply:
+        request = parse(TargetRequest, data)
+        _only(request, "start", "vmID", "boxID")
+        if request.boxID is not None:
+            vm = self._service.start_vm(request.boxID)
+        else:
+            assert request.vmID is not None
+            vm = self._service.start_existing(request.vmID)
+        return {**vm_entry(vm), "message": f"started VM {vm.vm_id} successfully"}
+
+    def _stop(self, data: dict[str, Any]) -> Reply:
+        request = parse(TargetRequest, data)
+        _only(request, request.command, "vmID", "subcommand")
+        if request.subcommand == "all":
+            return bulk_reply("shut down", self._service.stop_all())
+        assert request.vmID is not None
+        vm = self._service.stop_vm(request.vmID)
+        verb = _STOP_VERBS[request.command]
+        return {
+            "vmID": vm.vm_id,
+            "boxID": vm.box_id,
+            "state": str(vm.state),
+            "message": f"{verb} VM {vm.vm_id} successfully",
+        }
+
+    def _destroy(self, data: dict[str, Any]) -> Reply:
+        request = parse(TargetRequest, data)
+        _only(request, "destroy", "vmID", "boxID", "subcommand")
+        if request.subcommand == "all":
+            return bulk_reply("destroyed", self._service.destroy_all())
+        if request.boxID is not None:
+            result = self._service.destroy_box(request.boxID)
+            reply = bulk_reply("destroyed", result)
+            if not result.failed:
+                reply["message"] = f"removed box {request.boxID} and its {_vms(result.done)}"
+            return {"boxID": request.boxID, **reply}
+        assert request.vmID is not None
+        vm = self._service.destroy_vm(request.vmID)
+        return {
+            "vmID": vm.vm_id,
+            "boxID": vm.box_id,
+            "message": f"destroyed VM {vm.vm_id} successfully",
+        }
+
+    def _info(self, data: dict[str, Any]) -> Reply:
+        request = parse(InfoRequest, data)
+        kind, _, target = request.subcommand.strip().partition(" ")
+        target = target.strip()
+        if kind.lower() == "vm" and target:
+            vms = self._service.list_vms() if target == "all" else [self._service.get_vm(target)]
+            return {
+                "VMS": [vm_entry(vm) for vm in vms],
+                "message": f"listed information on {_vms(vms, 'active ')}",
+            }
+        if kind.lower() == "box" and target:
+            boxes = (
+                self._service.list_boxes() if target == "all" else [self._service.get_box(target)]
+            )
+            count = f"{len(boxes)} box" + ("" if len(boxes) == 1 else "es")
+            return {
+                "boxes": [box_entry(view) for view in boxes],
+                "message": f"listed information on {count}",
+            }
+        raise InvalidRequest(
+            "subcommand must be 'VM all', 'VM <vmID>', 'box all' or 'box <boxID>', "
+            f"not {request.subcommand!r}"
+        )
+
+
+def vm_entry(vm: Vm) -> Reply:
+    entry: Reply = {
+        "vmID": vm.vm_id,
+        "boxID": vm.box_id,
+        "box": vm.box,
+        "IP": str(vm.ip) if vm.ip is not None else None,
+        "hostname": vm.hostname,
+        "state": str(vm.state),
+    }
+    if vm.detail:
+        entry["detail"] = vm.detail
+    return entry
+
+
+def box_entry(view: BoxView) -> Reply:
+    return {
+        "boxID": view.box.box_id,
+        **definition_to_json(view.box.definition),
+        "vmIDs": list(view.vm_ids),
+    }
+
+
+def bulk_reply(verb: str, result: BulkResult) -> Reply:
+    reply: Reply = {"VMS": list(result.done), "message": f"{verb} {_vms(result.done)}"}
+    if result.failed:
+        reply["failed"] = [
+            {"vmID": vm_id, **{k: v for k, v in error_fields(error).items() if k != "error"}}
+            for vm_id, error in result.failed
+        ]
+        reply["error"] = True
+        reply["code"] = error_code(result.failed[0][1])
+        reply["message"] += f"; {len(result.failed)} failed: {result.failed[0][1]}"
+    return reply
+
+
+def _vms(items: object, adjective: str = "") -> str:
+    count = len(items)  # type: ignore[arg-type]
+    return f"{count} {adjective}VM" + ("" if count == 1 else "s")
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise InvalidJson(
+            f"a request must be UTF-8: {error.reason} at byte {error.start}"
+        ) from error
+    except (ValueError, RecursionError) as error:
+        raise InvalidJson(f"not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise InvalidJson("a request must be a JSON object")
+    return data
+
+
+def _request_id(data: dict[str, Any]) -> RequestId | None:
+    value = data.get("id")
+    if value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)):
+        return value
+    raise InvalidRequest("'id' must be a string or a number")
+
+
+def _normalize(data: dict[str, Any]) -> str:
+    """Turn the one-string form ("destroy all") into command plus subcommand."""
+    command = data["command"]
+    if command in _ALL_FORMS:
+        if data.get("subcommand", "all") != "all":
+            raise InvalidRequest(f"'{command}' cannot take another subcommand")
+        command = command.split()[0]
+        data["command"] = command
+        data["subcommand"] = "all"
+    return str(command)
+
+
+def _only(request: TargetRequest, command: str, *allowed: str) -> None:
+    given = [name for name in ("vmID", "boxID", "subcommand") if getattr(request, name) is not None]
+    if len(given) != 1 or given[0] not in allowed:
+        options = " or ".join(f"'{name}'" for name in allowed).replace(
+            "'subcommand'", "'subcommand': 'all'"
+        )
+        raise InvalidRequest(f"'{command}' needs exactly one of {options}")

@@ -1,0 +1,89 @@
+"""A backend that keeps pretend machines itself: for client development, demos and load tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vcm.adapters.atomic_file import write_atomically
+from vcm.domain.errors import BackendError, BoxUnavailable
+from vcm.domain.ports import Machine, MachineStatus, Progress
+
+
+class SimulatedVagrant:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        boxes: frozenset[str] = frozenset(),
+        failing_boxes: frozenset[str] = frozenset(),
+        machines_file: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._delay = delay
+        self._boxes = boxes
+        self._failing_boxes = failing_boxes
+        self._file = machines_file
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._machines = self._load()
+
+    def ensure_box(self, box: str) -> None:
+        if self._boxes and box not in self._boxes:
+            known = ", ".join(sorted(self._boxes))
+            raise BoxUnavailable(
+                f"The box '{box}' could not be found (simulated backend; it has: {known})"
+            )
+
+    def create(self, machine: Machine, progress: Progress) -> None:
+        for phase in ("importing base box", "booting", "setting hostname", "provisioning"):
+            progress(f"{machine.vm_id}: {phase}")
+            self._sleep(self._delay / 4)
+        if machine.definition.box in self._failing_boxes:
+            raise BackendError(f"simulated failure: provisioning {machine.vm_id} exited 1")
+        self._set(machine.vm_id, MachineStatus.RUNNING)
+
+    def boot(self, vm_id: str, progress: Progress) -> None:
+        self._require(vm_id)
+        progress(f"{vm_id}: booting")
+        self._sleep(self._delay)
+        self._set(vm_id, MachineStatus.RUNNING)
+
+    def halt(self, vm_id: str) -> None:
+        self._require(vm_id)
+        self._sleep(self._delay)
+        self._set(vm_id, MachineStatus.STOPPED)
+
+    def destroy(self, vm_id: str) -> None:
+        self._sleep(self._delay)
+        self._set(vm_id, None)
+
+    def status(self, vm_id: str) -> MachineStatus:
+        with self._lock:
+            return self._machines.get(vm_id, MachineStatus.NOT_CREATED)
+
+    def machines(self) -> list[str]:
+        with self._lock:
+            return list(self._machines)
+
+    def _require(self, vm_id: str) -> None:
+        if self.status(vm_id) == MachineStatus.NOT_CREATED:
+            raise BackendError(f"simulated backend has no machine {vm_id}")
+
+    def _set(self, vm_id: str, status: MachineStatus | None) -> None:
+        with self._lock:
+            if status is None:
+                self._machines.pop(vm_id, None)
+            else:
+                self._machines[vm_id] = status
+            if self._file is not None:
+                write_atomically(self._file, json.dumps(self._machines))
+
+    def _load(self) -> dict[str, MachineStatus]:
+        if self._file is None or not self._file.exists():
+            return {}
+        saved = json.loads(self._file.read_text(encoding="utf-8"))
+        return {vm_id: MachineStatus(status) for vm_id, status in saved.items()}

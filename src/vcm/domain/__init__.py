@@ -1,0 +1,1 @@
+"""Boxes, VMs, allocation rules and the use cases, behind ports."""

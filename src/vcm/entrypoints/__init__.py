@@ -1,0 +1,1 @@
+"""The daemon, its settings and its wiring."""
