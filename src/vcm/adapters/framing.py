@@ -114,7 +114,8 @@ class JsonObjectSplitter:
             if self._in_string:
                 match = _INSIDE_STRING.search(buffer, self._position)
                 if match is None:
-                    self._position = len(buffer) - buffer.endswith(b"\\")
+                    lone_backslash = self._position < len(buffer) and buffer[-1] == ord("\\")
+                    self._position = len(buffer) - lone_backslash
                     return self._oversize()
                 self._position = match.end()
                 self._in_string = match.group() != b'"'

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import os
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from vcm.adapters.json_store import JsonStateStore
+from vcm.domain.errors import StateError
+from vcm.domain.model import (
+    Box,
+    BoxDefinition,
+    FileProvisioner,
+    Network,
+    PuppetProvisioner,
+    ShellProvisioner,
+    State,
+    Vm,
+    VmState,
+)
+
+
+def sample_state() -> State:
+    definition = BoxDefinition(
+        "vcm/bookworm-test",
+        files=(FileProvisioner("/tmp/a", content="x"), FileProvisioner("/tmp/b", source="b.txt")),
+        puppet=(PuppetProvisioner(manifest="notify {'hi':}"),),
+        shell=(ShellProvisioner(inline="echo 'quoted' \"$(x)\""), ShellProvisioner(path="s.sh")),
+        network=Network.NONE,
+        hostname="web",
+    )
+    vm = Vm(
+        "vcm_1_1",
+        "vcm_1",
+        "vcm/bookworm-test",
+        IPv4Address("192.168.33.2"),
+        "web-1.example.com",
+        VmState.STOPPED,
+        provisioned=True,
+        detail="halted by hand",
+    )
+    return State(7, {"vcm_1": Box("vcm_1", definition, vms_started=1)}, {"vcm_1_1": vm})
+
+
+def test_what_is_saved_loads_back_equal(tmp_path: Path) -> None:
+    store = JsonStateStore(tmp_path / "state.json")
+    state = sample_state()
+    store.save(state)
+    assert JsonStateStore(tmp_path / "state.json").load() == state
+
+
+def test_a_missing_file_is_an_empty_state(tmp_path: Path) -> None:
+    assert JsonStateStore(tmp_path / "none" / "state.json").load() == State()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"schema": 99}', '{"schema": 1}', ""])
+def test_a_corrupt_file_is_a_clear_error_and_is_left_alone(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    with pytest.raises(StateError, match=str(path)):
+        JsonStateStore(path).load()
+    assert path.read_text() == content
+
+
+def test_write_errors_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state.json"
+    store = JsonStateStore(path)
+    store.save(sample_state())
+    before = path.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(StateError, match="No space left"):
+        store.save(State())
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_the_file_records_its_schema(tmp_path: Path) -> None:
+    store = JsonStateStore(tmp_path / "state.json")
+    store.save(State())
+    assert json.loads((tmp_path / "state.json").read_text())["schema"] == 1
