@@ -1,0 +1,94 @@
+"""The daemon as users run it: a subprocess, configured by VCM_* variables, stopped by signals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import DaemonProcess
+from tests.support.wire import Wire
+
+
+def run_daemon(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    daemon = DaemonProcess(tmp_path, **env)
+    return subprocess.run([sys.executable, "-m", "vcm.entrypoints.daemon"], env=daemon.env,
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_state_survives_a_restart_and_counters_never_repeat(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated").start()
+    with Wire(daemon.host, daemon.port) as wire:
+        box_id = wire.ask({"command": "create", "box": "a/b"})["boxID"]
+        vm = wire.ask({"command": "start", "boxID": box_id})
+        wire.ask({"command": "destroy", "boxID": box_id})
+        box_id = wire.ask({"command": "create", "box": "a/b"})["boxID"]
+        vm = wire.ask({"command": "start", "boxID": box_id})
+        wire.ask({"command": "stop", "vmID": vm["vmID"]})
+    assert daemon.stop() == 0
+    daemon.start()
+    with Wire(daemon.host, daemon.port) as wire:
+        [saved] = wire.ask({"command": "info", "subcommand": "VM all"})["VMS"]
+        assert (saved["vmID"], saved["IP"], saved["state"]) == (vm["vmID"], vm["IP"], "stopped")
+        assert wire.ask({"command": "create", "box": "a/b"})["boxID"] == "a_b_3"
+        assert wire.ask({"command": "start", "vmID": vm["vmID"]})["IP"] == vm["IP"]
+    assert daemon.stop() == 0
+    assert "SIMULATED backend" in daemon.log
+
+
+def test_sigint_stops_it_cleanly_too(tmp_path: Path) -> None:
+    import signal
+
+    daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated").start()
+    assert daemon._signal(signal.SIGINT, 30) == 0
+    assert "vcm stopped" in daemon.log
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"VCM_PORT": "99999"}, "VCM_PORT"),
+        ({"VCM_IP_POOL": "not-a-net"}, "VCM_IP_POOL"),
+        ({"VCM_DRIVER": "magic"}, "VCM_DRIVER"),
+        ({"VCM_DOMAIN": "bad_domain!"}, "VCM_DOMAIN"),
+        ({"VCM_HOST": "0.0.0.0"}, "VCM_AUTH_TOKEN"),
+    ],
+)
+def test_a_bad_setting_is_one_clear_line_and_a_non_zero_exit(
+    tmp_path: Path, env: dict[str, str], words: str
+) -> None:
+    result = run_daemon(tmp_path, **{"VCM_DRIVER": "simulated", **env})
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("vcmd: ")
+    assert words in line
+
+
+def test_a_bad_toml_setting_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "vcm.toml"
+    config.write_text("prot = 1\n")
+    result = run_daemon(tmp_path, VCM_DRIVER="simulated", VCM_CONFIG_FILE=str(config))
+    assert result.returncode == 1
+    assert "PROT" in result.stderr
+    assert str(config) in result.stderr
+
+
+def test_a_corrupt_state_file_stops_start_up_and_is_not_overwritten(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text('{"schema": 1, "boxes": [')
+    result = run_daemon(tmp_path, VCM_DRIVER="simulated")
+    assert result.returncode == 1
+    assert str(state) in result.stderr
+    assert state.read_text() == '{"schema": 1, "boxes": ['
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    first = DaemonProcess(tmp_path / "a", VCM_DRIVER="simulated").start()
+    try:
+        result = run_daemon(tmp_path / "b", VCM_DRIVER="simulated", VCM_PORT=str(first.port))
+        assert result.returncode == 1
+        assert "cannot listen" in result.stderr
+    finally:
+        first.stop()
