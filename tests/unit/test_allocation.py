@@ -60,7 +60,21 @@ class TestBoxNames:
         check_definition(BoxDefinition(name))
 
     @pytest.mark.parametrize(
-        "name", ["", "-rf", "--force", "/abs", "a b", "a;b", "a\nb", "$(x)", "a//b", "x" * 201]
+        "name",
+        [
+            "",
+            "-rf",
+            "--force",
+            "/abs",
+            "a b",
+            "a;b",
+            "a\nb",
+            "$(x)",
+            "a//b",
+            "a/b/c",
+            "a/",
+            "x" * 201,
+        ],
     )
     def test_names_vagrant_could_misread_are_refused(self, name: str) -> None:
         with pytest.raises(InvalidRequest, match="box must be"):

@@ -79,15 +79,17 @@ class IpPool:
         )
 
 
-_BOX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_BOX_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)?$")
+MAX_BOX_NAME = 200
 
 
 def check_definition(definition: BoxDefinition) -> None:
     """Refuse what Vagrant or the guest could misread: odd box names, NULs, bad hostnames."""
-    if not _BOX_NAME.match(definition.box) or "//" in definition.box:
+    if not _BOX_NAME.match(definition.box) or len(definition.box) > MAX_BOX_NAME:
         raise InvalidRequest(
-            f"box must be a Vagrant box name (letters, digits and . _ - /, starting with a "
-            f"letter or digit, at most 200 characters), not {definition.box!r}"
+            f"box must be a Vagrant box name ('name' or 'org/name': letters, digits and . _ -, "
+            f"starting with a letter or digit, at most {MAX_BOX_NAME} characters), "
+            f"not {definition.box!r}"
         )
     check_hostname_prefix(definition.hostname)
     for text in _texts(definition):
