@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -57,8 +58,9 @@ def server(tmp_path: Path, backend: Backend) -> Iterator[ServerThread]:
         domain="example.com",
     )
     thread = ServerThread(
-        SocketServer(RequestHandler(service), host="127.0.0.1", port=0,
-                     max_request_bytes=4096, workers=8),
+        SocketServer(
+            RequestHandler(service), host="127.0.0.1", port=0, max_request_bytes=4096, workers=8
+        ),
         grace=5,
     )
     thread.start()
@@ -80,17 +82,20 @@ def connect(server: ServerThread) -> Wire:
 def test_the_seed_requests_sent_verbatim_get_the_seed_replies(server: ServerThread) -> None:
     with connect(server) as wire:
         assert wire.ask(SEED["create"]) == {
-            "error": False, "boxID": "ubuntu_trusty64_1",
-            "message": "created box ubuntu_trusty64_1 from ubuntu/trusty64"}
+            "error": False,
+            "boxID": "ubuntu_trusty64_1",
+            "message": "created box ubuntu_trusty64_1 from ubuntu/trusty64",
+        }
         started = wire.ask(SEED["start"])
         assert started["vmID"] == "ubuntu_trusty64_1_1"
         assert wire.ask(SEED["info"])["VMS"][0]["IP"] == started["IP"]
 
 
 def test_pipelined_requests_are_answered_in_order_even_byte_by_byte(server: ServerThread) -> None:
-    requests = "".join(
-        '{"command": "create", "box": "b/x", "id": %d}' % n for n in range(5)
-    ) + 'junk\n{"command": "info", "subcommand": "box all", "id": "last"}'
+    requests = (
+        "".join(json.dumps({"command": "create", "box": "b/x", "id": n}) for n in range(5))
+        + 'junk\n{"command": "info", "subcommand": "box all", "id": "last"}'
+    )
     with connect(server) as wire:
         for byte in requests.encode():
             wire.send(bytes([byte]))
@@ -106,8 +111,9 @@ def test_a_half_closed_connection_still_gets_its_reply(server: ServerThread) -> 
         assert wire.sock.recv(1) == b""
 
 
-def test_a_booting_vm_does_not_delay_other_connections(server: ServerThread,
-                                                       backend: Backend) -> None:
+def test_a_booting_vm_does_not_delay_other_connections(
+    server: ServerThread, backend: Backend
+) -> None:
     with connect(server) as slow, connect(server) as other:
         box_id = slow.ask({"command": "create", "box": "slow/box"})["boxID"]
         slow.send({"command": "start", "boxID": box_id})
