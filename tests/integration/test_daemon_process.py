@@ -14,8 +14,14 @@ from tests.support.wire import Wire
 
 def run_daemon(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     daemon = DaemonProcess(tmp_path, **env)
-    return subprocess.run([sys.executable, "-m", "vcm.entrypoints.daemon"], env=daemon.env,
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "vcm.entrypoints.daemon"],
+        env=daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_state_survives_a_restart_and_counters_never_repeat(tmp_path: Path) -> None:
@@ -92,3 +98,38 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         assert "cannot listen" in result.stderr
     finally:
         first.stop()
+
+
+def test_sigterm_lets_a_running_start_finish_and_reply(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated", VCM_SIMULATED_DELAY="2").start()
+    with Wire(daemon.host, daemon.port) as wire:
+        box_id = wire.ask({"command": "create", "box": "a/b"})["boxID"]
+        wire.send({"command": "start", "boxID": box_id})
+        daemon.wait_for_log("a_b_1_1| booting", timeout=10)
+        daemon._process.terminate()  # type: ignore[union-attr]
+        assert wire.reply()["state"] == "running"
+    assert daemon._process.wait(30) == 0  # type: ignore[union-attr]
+    daemon.start()
+    with Wire(daemon.host, daemon.port) as wire:
+        [vm] = wire.ask({"command": "info", "subcommand": "VM all"})["VMS"]
+        assert vm["state"] == "running"
+    daemon.stop()
+
+
+def test_a_start_still_running_after_the_grace_is_reconciled_next_time(tmp_path: Path) -> None:
+    daemon = DaemonProcess(
+        tmp_path, VCM_DRIVER="simulated", VCM_SIMULATED_DELAY="60", VCM_SHUTDOWN_GRACE="1"
+    ).start()
+    wire = Wire(daemon.host, daemon.port)
+    box_id = wire.ask({"command": "create", "box": "a/b"})["boxID"]
+    wire.send({"command": "start", "boxID": box_id})
+    daemon.wait_for_log("a_b_1_1| importing base box", timeout=10)
+    assert daemon.stop(timeout=20) == 0
+    assert "1 commands interrupted" in daemon.log
+    wire.close()
+    daemon.start()
+    daemon.wait_for_log("reconciled state with the backend")
+    assert "a_b_1_1: removed, starting was interrupted" in daemon.log
+    with Wire(daemon.host, daemon.port) as wire:
+        assert wire.ask({"command": "info", "subcommand": "VM all"})["VMS"] == []
+    daemon.stop()

@@ -40,7 +40,7 @@ class SimulatedVagrant:
 
     def create(self, machine: Machine, progress: Progress) -> None:
         for phase in ("importing base box", "booting", "setting hostname", "provisioning"):
-            progress(f"{machine.vm_id}: {phase}")
+            progress(phase)
             self._sleep(self._delay / 4)
         if machine.definition.box in self._failing_boxes:
             raise BackendError(f"simulated failure: provisioning {machine.vm_id} exited 1")
@@ -48,7 +48,7 @@ class SimulatedVagrant:
 
     def boot(self, vm_id: str, progress: Progress) -> None:
         self._require(vm_id)
-        progress(f"{vm_id}: booting")
+        progress("booting")
         self._sleep(self._delay)
         self._set(vm_id, MachineStatus.RUNNING)
 

@@ -59,18 +59,23 @@ class SocketServer:
             self._serve_connection, self._host, self._port, ssl=self._ssl, limit=READ_SIZE
         )
 
-    async def stop(self, grace: float) -> None:
-        """Stop accepting, let running commands finish (up to `grace` seconds), then close."""
+    async def stop(self, grace: float) -> int:
+        """Stop accepting, let running commands finish (up to `grace` seconds), then close.
+
+        Returns how many commands were still running when it gave up waiting.
+        """
         if self._server is not None:
             self._server.close()
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
             log.warning("%d commands still running after %.0f s; leaving them", self._busy, grace)
+        left = self._busy
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        return left
 
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -172,7 +172,6 @@ class VagrantCli:
             for line in lines:
                 text = line.rstrip()
                 recent.append(text)
-                log.info("%s| %s", root.name, text)
                 progress(text)
 
         self._run(root, self._up_timeout, "up", up, recent)

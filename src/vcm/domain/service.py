@@ -25,6 +25,14 @@ _STATE_AFTER_FAILURE = {
 }
 
 
+def _logged(vm_id: str, progress: Progress) -> Progress:
+    def report(line: str) -> None:
+        log.info("%s| %s", vm_id, line)
+        progress(line)
+
+    return report
+
+
 @dataclass(frozen=True)
 class BoxView:
     box: Box
@@ -70,7 +78,7 @@ class VcmService:
     def start_vm(self, box_id: str, progress: Progress = no_progress) -> Vm:
         vm = self._record_new_vm(box_id)
         try:
-            self._vagrant.create(self._machine(vm), progress)
+            self._vagrant.create(self._machine(vm), _logged(vm.vm_id, progress))
             return self._update(vm.vm_id, state=VmState.RUNNING, provisioned=True)
         except Exception as error:
             self._discard(vm, error)
@@ -80,7 +88,10 @@ class VcmService:
 
     def start_existing(self, vm_id: str, progress: Progress = no_progress) -> Vm:
         return self._drive(
-            vm_id, VmState.STARTING, VmState.RUNNING, lambda: self._vagrant.boot(vm_id, progress)
+            vm_id,
+            VmState.STARTING,
+            VmState.RUNNING,
+            lambda: self._vagrant.boot(vm_id, _logged(vm_id, progress)),
         )
 
     def stop_vm(self, vm_id: str) -> Vm:

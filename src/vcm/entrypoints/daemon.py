@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
 
@@ -56,7 +57,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def serve(container: Container, settings: Settings) -> None:
+async def serve(container: Container, settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT; return how many commands were left running."""
     server = container.server()
     try:
         await server.start()
@@ -80,10 +82,10 @@ async def serve(container: Container, settings: Settings) -> None:
         "stopping: no new connections; waiting up to %.0f s for running commands",
         settings.shutdown_grace,
     )
-    await server.stop(settings.shutdown_grace)
+    left = await server.stop(settings.shutdown_grace)
     if not reconciling.done():
         log.info("reconciliation still running; it resumes at the next start")
-    log.info("vcm stopped")
+    return left
 
 
 def _reconcile(container: Container) -> None:
@@ -114,10 +116,17 @@ def main(argv: list[str] | None = None) -> int:
             container.service()
         except StateError as error:
             raise StartupError(str(error)) from error
-        asyncio.run(serve(container, settings))
+        left = asyncio.run(serve(container, settings))
     except StartupError as error:
         print(f"vcmd: {error}", file=sys.stderr)
         return 1
+    if left:
+        log.warning(
+            "vcm stopped with %d commands interrupted; the next start reconciles them", left
+        )
+        logging.shutdown()
+        os._exit(0)
+    log.info("vcm stopped")
     return 0
 
 
