@@ -61,6 +61,7 @@ def daemon(tmp_path: Path, provider: str, files_root: Path) -> Any:
     with Wire(process.host, process.port) as wire:
         wire.ask({"command": "destroy all"})
     process.stop()
+    print(process.log[-20_000:])
 
 
 def in_guest(daemon: DaemonProcess, vm_id: str, command: str) -> str:

@@ -91,6 +91,8 @@ class SocketServer:
             await self._answer_all(splitter.finish(), writer)
         except (ConnectionError, ssl.SSLError) as error:
             log.debug("connection %s ended: %s", peer, error)
+        except asyncio.CancelledError:
+            log.debug("connection %s closed at shutdown", peer)
         finally:
             self._connections.discard(task)
             writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -34,7 +35,7 @@ class Container(containers.DeclarativeContainer):
             VagrantCli,
             machines_dir=settings.provided.machines_dir,
             files=host_files,
-            provider=settings.provided.provider,
+            provider=providers.Callable(attrgetter("provider"), settings),
             guest=settings.provided.guest,
             lxc_bridge=settings.provided.lxc_bridge,
             up_timeout=settings.provided.up_timeout,
