@@ -1,0 +1,95 @@
+"""A Python client for the vcm daemon, over its JSON-over-TCP protocol.
+
+    from vcm.client import Client
+
+    with Client("127.0.0.1", 12121) as vcm:
+        box = vcm.create_box("vcm/bookworm-test", shell=["echo hello > /etc/motd"])
+        vm = vcm.start_vm(box.box_id)
+        print(vm.vm_id, vm.ip, vm.hostname)
+        vcm.destroy_vm(vm.vm_id)
+
+This package only speaks the wire protocol: it needs neither Vagrant nor the daemon's code.
+See docs/python-client.md.
+"""
+
+from vcm.client._async import AsyncClient
+from vcm.client._calls import FileSource, PuppetSource, ShellSource
+from vcm.client._sync import Client
+from vcm.client._wire import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HOST, DEFAULT_PORT
+from vcm.client.errors import (
+    ERRORS_BY_CODE,
+    BoxNotFound,
+    BoxUnavailable,
+    Failure,
+    InternalError,
+    InvalidJson,
+    InvalidRequest,
+    IpPoolExhausted,
+    LocalFileError,
+    ProtocolError,
+    RequestTooLarge,
+    Unauthorized,
+    UnknownCommand,
+    VagrantError,
+    VcmConnectionError,
+    VcmError,
+    VcmTimeout,
+    VmNotFound,
+)
+from vcm.client.models import (
+    DYNAMIC_HOSTNAME,
+    Box,
+    BulkResult,
+    CreatedBox,
+    DestroyedBox,
+    DestroyedVm,
+    FileProvisioner,
+    Network,
+    PuppetProvisioner,
+    ShellProvisioner,
+    StoppedVm,
+    Vm,
+    VmState,
+)
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DYNAMIC_HOSTNAME",
+    "ERRORS_BY_CODE",
+    "AsyncClient",
+    "Box",
+    "BoxNotFound",
+    "BoxUnavailable",
+    "BulkResult",
+    "Client",
+    "CreatedBox",
+    "DestroyedBox",
+    "DestroyedVm",
+    "Failure",
+    "FileProvisioner",
+    "FileSource",
+    "InternalError",
+    "InvalidJson",
+    "InvalidRequest",
+    "IpPoolExhausted",
+    "LocalFileError",
+    "Network",
+    "ProtocolError",
+    "PuppetProvisioner",
+    "PuppetSource",
+    "RequestTooLarge",
+    "ShellProvisioner",
+    "ShellSource",
+    "StoppedVm",
+    "Unauthorized",
+    "UnknownCommand",
+    "VagrantError",
+    "VcmConnectionError",
+    "VcmError",
+    "VcmTimeout",
+    "Vm",
+    "VmNotFound",
+    "VmState",
+]

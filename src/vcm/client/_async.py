@@ -1,0 +1,308 @@
+"""`AsyncClient`: the asyncio client, with the same methods as `Client`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import select
+import socket
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from vcm.client import _calls
+from vcm.client._calls import AllVerb, FileSource, PuppetSource, ShellSource
+from vcm.client._wire import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    READ_SIZE,
+    Call,
+    ConnectionLost,
+    Endpoint,
+    Reply,
+    ReplyReader,
+    closed_before_reply,
+    connect_failed,
+    encode,
+    ignore_progress,
+    timed_out,
+)
+from vcm.client.errors import VcmConnectionError, VcmTimeout
+from vcm.client.models import (
+    DYNAMIC_HOSTNAME,
+    Box,
+    BulkResult,
+    CreatedBox,
+    DestroyedBox,
+    DestroyedVm,
+    Network,
+    StoppedVm,
+    Vm,
+)
+
+T = TypeVar("T")
+_Progress = Callable[[str], None]
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._stream = reader
+        self._writer = writer
+        self._reader = ReplyReader()
+        self.reused = False
+
+    @classmethod
+    async def open(cls, host: str, port: int, connect_timeout: float) -> _Connection:
+        try:
+            async with asyncio.timeout(connect_timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+        except OSError as error:
+            raise VcmConnectionError(connect_failed(host, port, error, connect_timeout)) from error
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return cls(reader, writer)
+
+    def closed_by_peer(self) -> bool:
+        """Idle, the daemon never sends; anything readable means it closed (or broke) the line.
+
+        The socket itself is asked, since the loop may not have run since the hang-up.
+        """
+        if self._stream.at_eof() or self._writer.is_closing():
+            return True
+        sock = self._writer.get_extra_info("socket")
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError, TypeError):
+            return True
+        return bool(readable)
+
+    async def send(self, data: bytes) -> None:
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except OSError as error:
+            raise ConnectionLost(sending=True) from error
+
+    async def receive(self, request_id: int, on_progress: _Progress) -> Reply:
+        while (reply := self._reader.reply_for(request_id, on_progress)) is None:
+            self._reader.feed(await self._recv())
+        self.reused = True
+        return reply
+
+    async def _recv(self) -> bytes:
+        try:
+            data = await self._stream.read(READ_SIZE)
+        except OSError as error:
+            raise ConnectionLost(sending=False) from error
+        if not data:
+            raise ConnectionLost(sending=False)
+        return data
+
+    def discard(self) -> None:
+        self._writer.close()
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+
+class AsyncClient:
+    """The asyncio twin of `Client`: the same methods, each a coroutine.
+
+    Calls that run at the same time (``asyncio.gather``) each get a connection of their own, so
+    the daemon carries them out in parallel; calls one after another reuse one connection. Use
+    it as ``async with AsyncClient(...) as vcm:``, or ``await close()``. The options are those
+    of `Client`.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        token: str | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._token = token
+        self._on_progress = on_progress or ignore_progress
+        self._ids = itertools.count(1)
+        self._idle: list[_Connection] = []
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> AsyncClient:
+        """A client for ``VCM_HOST``, ``VCM_PORT`` and ``VCM_AUTH_TOKEN`` (each optional)."""
+        endpoint = Endpoint.from_env()
+        return cls(
+            endpoint.host,
+            endpoint.port,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            token=endpoint.token,
+            on_progress=on_progress,
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the idle connections. The client stays usable: a later call reconnects."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
+
+    # Boxes
+
+    async def create_box(
+        self,
+        box: str,
+        *,
+        files: Iterable[FileSource] = (),
+        puppet: Iterable[PuppetSource] = (),
+        shell: Iterable[ShellSource] = (),
+        network: Network | str = Network.PRIVATE,
+        hostname: str = DYNAMIC_HOSTNAME,
+    ) -> CreatedBox:
+        """Define a box; see `Client.create_box`."""
+        return await self._call(
+            _calls.create_box(
+                box, files=files, puppet=puppet, shell=shell, network=network, hostname=hostname
+            )
+        )
+
+    async def list_boxes(self) -> list[Box]:
+        """Every box, with its definition and the vmIDs of its VMs."""
+        return await self._call(_calls.list_boxes())
+
+    async def get_box(self, box_id: str) -> Box:
+        """One box; `BoxNotFound` if there is none with that boxID."""
+        return await self._call(_calls.get_box(box_id))
+
+    async def destroy_box(self, box_id: str) -> DestroyedBox:
+        """Destroy every VM of the box, then remove the box."""
+        return await self._call(_calls.destroy_box(box_id))
+
+    # VMs
+
+    async def start_vm(self, box_id: str) -> Vm:
+        """Boot a new VM from a box; returns once it is up and provisioned."""
+        return await self._call(_calls.start_vm(box_id))
+
+    async def start_existing_vm(self, vm_id: str) -> Vm:
+        """Boot a stopped VM again (same IP and hostname, provisioners not re-run)."""
+        return await self._call(_calls.start_existing_vm(vm_id))
+
+    async def stop_vm(self, vm_id: str) -> StoppedVm:
+        """Shut a VM down; it keeps its vmID, IP and hostname until destroyed."""
+        return await self._call(_calls.stop_vm(vm_id))
+
+    async def destroy_vm(self, vm_id: str) -> DestroyedVm:
+        """Destroy a VM for good and free its IP."""
+        return await self._call(_calls.destroy_vm(vm_id))
+
+    async def list_vms(self) -> list[Vm]:
+        """Every VM that exists, stopped ones included."""
+        return await self._call(_calls.list_vms())
+
+    async def get_vm(self, vm_id: str) -> Vm:
+        """One VM; `VmNotFound` if there is none with that vmID."""
+        return await self._call(_calls.get_vm(vm_id))
+
+    # All VMs
+
+    async def halt_all(self) -> BulkResult:
+        """Shut every VM down; partial failures raise as for `Client.halt_all`."""
+        return await self._all("halt")
+
+    async def shutdown_all(self) -> BulkResult:
+        """The same as `halt_all`."""
+        return await self._all("shutdown")
+
+    async def stop_all(self) -> BulkResult:
+        """The same as `halt_all`."""
+        return await self._all("stop")
+
+    async def destroy_all(self) -> BulkResult:
+        """Destroy every VM (the boxes stay)."""
+        return await self._all("destroy")
+
+    # Anything else
+
+    async def request(self, command: str, **fields: Any) -> dict[str, Any]:
+        """Send any command with its fields and return the reply; see `Client.request`."""
+        return await self._call(_calls.raw(command, fields))
+
+    async def _all(self, verb: AllVerb) -> BulkResult:
+        return await self._call(_calls.all_vms(verb))
+
+    async def _call(self, call: Call[T]) -> T:
+        request_id = next(self._ids)
+        data = encode(call.payload, request_id, self._token)
+        try:
+            async with asyncio.timeout(self.timeout):
+                reply = await self._exchange(call, request_id, data)
+        except TimeoutError as error:
+            message = timed_out(self.host, self.port, call.command, self.timeout)
+            raise VcmTimeout(message) from error
+        return call.result(reply)
+
+    async def _exchange(self, call: Call[Any], request_id: int, data: bytes) -> Reply:
+        connection = await self._take()
+        try:
+            reply = await self._attempt(connection, request_id, data)
+        except ConnectionLost as lost:
+            if not lost.may_resend(call, connection.reused):
+                raise self._lost(call) from lost
+            connection = await self._open()
+            try:
+                reply = await self._attempt(connection, request_id, data)
+            except ConnectionLost as again:
+                raise self._lost(call) from again
+        self._idle.append(connection)
+        return reply
+
+    async def _attempt(self, connection: _Connection, request_id: int, data: bytes) -> Reply:
+        try:
+            await connection.send(data)
+            return await connection.receive(request_id, self._on_progress)
+        except BaseException:
+            connection.discard()
+            raise
+
+    async def _take(self) -> _Connection:
+        if not self._idle:
+            return await self._open()
+        connection = self._idle.pop()
+        if connection.closed_by_peer():
+            await connection.close()
+            return await self._open()
+        return connection
+
+    async def _open(self) -> _Connection:
+        return await _Connection.open(self.host, self.port, self.connect_timeout)
+
+    def _lost(self, call: Call[Any]) -> VcmConnectionError:
+        return VcmConnectionError(closed_before_reply(self.host, self.port, call.command))

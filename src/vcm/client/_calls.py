@@ -1,0 +1,249 @@
+"""Each command of the protocol as a `Call`: the request it sends and the result it reads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from vcm.client._wire import Call, Reply
+from vcm.client.errors import BoxNotFound, LocalFileError, ProtocolError, VmNotFound
+from vcm.client.models import (
+    Box,
+    BulkResult,
+    CreatedBox,
+    DestroyedBox,
+    DestroyedVm,
+    FileProvisioner,
+    Network,
+    PuppetProvisioner,
+    ShellProvisioner,
+    StoppedVm,
+    Vm,
+    VmState,
+    provisioner_json,
+)
+
+LocalPath = str | os.PathLike[str]
+FileSource = FileProvisioner | tuple[LocalPath, str]
+"""A `FileProvisioner`, or ``(local path, guest destination)``: the file is sent as content."""
+ShellSource = ShellProvisioner | str | os.PathLike[str]
+"""A `ShellProvisioner`, a ``str`` (an inline script), or a ``Path`` to a local script."""
+PuppetSource = PuppetProvisioner | str | os.PathLike[str]
+"""A `PuppetProvisioner`, a ``str`` (a manifest), or a ``Path`` to a local manifest."""
+AllVerb = Literal["halt", "shutdown", "stop", "destroy"]
+T = TypeVar("T")
+
+
+def create_box(
+    box: str,
+    *,
+    files: Iterable[FileSource],
+    puppet: Iterable[PuppetSource],
+    shell: Iterable[ShellSource],
+    network: Network | str,
+    hostname: str,
+) -> Call[CreatedBox]:
+    payload = {
+        "command": "create",
+        "box": box,
+        "files": [provisioner_json(_file(item)) for item in files],
+        "puppet": [provisioner_json(_puppet(item)) for item in puppet],
+        "shell": [provisioner_json(_shell(item)) for item in shell],
+        "network": str(network),
+        "hostname": hostname,
+    }
+    return Call(payload, lambda reply: CreatedBox(_str(reply, "boxID"), _message(reply)))
+
+
+def start_vm(box_id: str) -> Call[Vm]:
+    return Call({"command": "start", "boxID": box_id}, _vm)
+
+
+def start_existing_vm(vm_id: str) -> Call[Vm]:
+    return Call({"command": "start", "vmID": vm_id}, _vm)
+
+
+def stop_vm(vm_id: str) -> Call[StoppedVm]:
+    return Call({"command": "stop", "vmID": vm_id}, _stopped)
+
+
+def destroy_vm(vm_id: str) -> Call[DestroyedVm]:
+    return Call({"command": "destroy", "vmID": vm_id}, _destroyed_vm)
+
+
+def destroy_box(box_id: str) -> Call[DestroyedBox]:
+    return Call({"command": "destroy", "boxID": box_id}, _destroyed_box)
+
+
+def all_vms(verb: AllVerb) -> Call[BulkResult]:
+    return Call({"command": verb, "subcommand": "all"}, _bulk)
+
+
+def list_vms() -> Call[list[Vm]]:
+    return Call(_info("VM all"), _vms, read_only=True)
+
+
+def get_vm(vm_id: str) -> Call[Vm]:
+    if not _is_one_id(vm_id):
+        raise VmNotFound(f"no VM with vmID {vm_id!r}")
+    return Call(_info(f"VM {vm_id}"), lambda reply: _only(_vms(reply), "VMS"), read_only=True)
+
+
+def list_boxes() -> Call[list[Box]]:
+    return Call(_info("box all"), _boxes, read_only=True)
+
+
+def get_box(box_id: str) -> Call[Box]:
+    if not _is_one_id(box_id):
+        raise BoxNotFound(f"no box with boxID {box_id!r}")
+    return Call(_info(f"box {box_id}"), lambda reply: _only(_boxes(reply), "boxes"), read_only=True)
+
+
+def raw(command: str, fields: dict[str, Any]) -> Call[Reply]:
+    return Call({**fields, "command": command}, dict, read_only=command == "info")
+
+
+def _is_one_id(target: str) -> bool:
+    """Whether ``info`` would read `target` as one ID, not as "all" or as nothing."""
+    return bool(target) and target != "all" and target.split() == [target]
+
+
+def _info(subcommand: str) -> dict[str, Any]:
+    return {"command": "info", "subcommand": subcommand}
+
+
+# Provisioners given by the caller
+
+
+def _file(item: FileSource) -> FileProvisioner:
+    if isinstance(item, FileProvisioner):
+        return item
+    local, destination = item
+    return FileProvisioner(destination=destination, content=_read(local))
+
+
+def _shell(item: ShellSource) -> ShellProvisioner:
+    if isinstance(item, ShellProvisioner):
+        return item
+    if isinstance(item, str):
+        return ShellProvisioner(inline=item)
+    return ShellProvisioner(inline=_read(item))
+
+
+def _puppet(item: PuppetSource) -> PuppetProvisioner:
+    if isinstance(item, PuppetProvisioner):
+        return item
+    if isinstance(item, str):
+        return PuppetProvisioner(manifest=item)
+    return PuppetProvisioner(manifest=_read(item))
+
+
+def _read(path: LocalPath) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise LocalFileError(f"{os.fspath(path)!r} is not UTF-8 text: {error.reason}") from error
+    except OSError as error:
+        raise LocalFileError(f"cannot read {os.fspath(path)!r}: {error.strerror}") from error
+
+
+# Replies
+
+
+def _vm(entry: Reply) -> Vm:
+    ip = entry.get("IP")
+    detail = entry.get("detail")
+    return Vm(
+        vm_id=_str(entry, "vmID"),
+        box_id=_str(entry, "boxID"),
+        box=_str(entry, "box"),
+        ip=str(ip) if ip is not None else None,
+        hostname=_str(entry, "hostname"),
+        state=VmState(entry.get("state", VmState.RUNNING)),
+        detail=str(detail) if detail else None,
+    )
+
+
+def _vms(reply: Reply) -> list[Vm]:
+    return _entries(reply, "VMS", _vm)
+
+
+def _box(entry: Reply) -> Box:
+    return Box(
+        box_id=_str(entry, "boxID"),
+        box=_str(entry, "box"),
+        files=tuple(FileProvisioner(**item) for item in _list(entry, "files")),
+        puppet=tuple(PuppetProvisioner(**item) for item in _list(entry, "puppet")),
+        shell=tuple(_shell_entry(item) for item in _list(entry, "shell")),
+        network=Network(_str(entry, "network")),
+        hostname=_str(entry, "hostname"),
+        vm_ids=tuple(str(vm_id) for vm_id in entry.get("vmIDs", ())),
+    )
+
+
+def _shell_entry(item: str | dict[str, str]) -> ShellProvisioner:
+    return ShellProvisioner(inline=item) if isinstance(item, str) else ShellProvisioner(**item)
+
+
+def _boxes(reply: Reply) -> list[Box]:
+    return _entries(reply, "boxes", _box)
+
+
+def _entries(reply: Reply, field: str, parse: Callable[[Reply], T]) -> list[T]:
+    try:
+        return [parse(entry) for entry in _list(reply, field)]
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ProtocolError(
+            f"an entry of '{field}' does not follow the protocol: {error}"
+        ) from error
+
+
+def _stopped(reply: Reply) -> StoppedVm:
+    return StoppedVm(
+        vm_id=_str(reply, "vmID"),
+        box_id=_str(reply, "boxID"),
+        state=VmState(reply.get("state", VmState.STOPPED)),
+        message=_message(reply),
+    )
+
+
+def _destroyed_vm(reply: Reply) -> DestroyedVm:
+    return DestroyedVm(_str(reply, "vmID"), _str(reply, "boxID"), _message(reply))
+
+
+def _destroyed_box(reply: Reply) -> DestroyedBox:
+    return DestroyedBox(_str(reply, "boxID"), _ids(reply), _message(reply))
+
+
+def _bulk(reply: Reply) -> BulkResult:
+    return BulkResult(_ids(reply), _message(reply))
+
+
+def _ids(reply: Reply) -> tuple[str, ...]:
+    return tuple(str(vm_id) for vm_id in _list(reply, "VMS"))
+
+
+def _only(items: list[T], field: str) -> T:
+    if len(items) != 1:
+        raise ProtocolError(f"expected one entry in '{field}', got {len(items)}")
+    return items[0]
+
+
+def _list(reply: Reply, field: str) -> list[Any]:
+    value = reply.get(field)
+    if not isinstance(value, list):
+        raise ProtocolError(f"the reply has no list '{field}': {reply}")
+    return value
+
+
+def _str(reply: Reply, field: str) -> str:
+    value = reply.get(field)
+    if not isinstance(value, str):
+        raise ProtocolError(f"the reply has no string '{field}': {reply}")
+    return value
+
+
+def _message(reply: Reply) -> str:
+    return str(reply.get("message", ""))

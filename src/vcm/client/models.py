@@ -1,0 +1,198 @@
+"""What the daemon replies, as frozen dataclasses with Python names for the wire's fields."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class VmState(enum.StrEnum):
+    """A VM's state. A state a newer daemon reports that this client does not know still parses."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    DESTROYING = "destroying"
+    ERROR = "error"
+
+    @classmethod
+    def _missing_(cls, value: object) -> VmState | None:
+        if not isinstance(value, str):
+            return None
+        unknown = str.__new__(cls, value)
+        unknown._name_ = value.upper()
+        unknown._value_ = value
+        return unknown
+
+
+class Network(enum.StrEnum):
+    """``PRIVATE``: a static address from the daemon's pool; ``NONE``: no private network."""
+
+    PRIVATE = "private"
+    NONE = "none"
+
+
+DYNAMIC_HOSTNAME = "dynamic"
+
+
+@dataclass(frozen=True)
+class FileProvisioner:
+    """Copy a file into the guest: from `content` (text), or from `source` on the daemon's host.
+
+    `source` is relative to the daemon's files directory; remote clients send `content`, which
+    `create_box` does for local files given as ``(path, destination)``.
+    """
+
+    destination: str
+    source: str | None = None
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class ShellProvisioner:
+    """Run a shell script in the guest: `inline` text, or `path` on the daemon's host."""
+
+    inline: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class PuppetProvisioner:
+    """Apply a Puppet manifest in the guest: `manifest` text, or `path` on the daemon's host."""
+
+    manifest: str | None = None
+    path: str | None = None
+
+
+Provisioner = FileProvisioner | ShellProvisioner | PuppetProvisioner
+
+
+def provisioner_json(provisioner: Provisioner) -> dict[str, str]:
+    """The wire form of a provisioner: its fields that are set."""
+    return {key: value for key, value in vars(provisioner).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Vm:
+    """A VM as the daemon reports it (``start``, ``info VM ...``)."""
+
+    vm_id: str
+    box_id: str
+    box: str
+    ip: str | None
+    hostname: str
+    state: VmState
+    detail: str | None = None
+    """Why the VM is in ``error``, or what the last failed command on it said."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names (``vmID``, ``IP``, ...)."""
+        entry: dict[str, Any] = {
+            "vmID": self.vm_id,
+            "boxID": self.box_id,
+            "box": self.box,
+            "IP": self.ip,
+            "hostname": self.hostname,
+            "state": str(self.state),
+        }
+        if self.detail is not None:
+            entry["detail"] = self.detail
+        return entry
+
+
+@dataclass(frozen=True)
+class Box:
+    """A box (a VM template) with its definition and the VMs started from it that still exist."""
+
+    box_id: str
+    box: str
+    files: tuple[FileProvisioner, ...]
+    puppet: tuple[PuppetProvisioner, ...]
+    shell: tuple[ShellProvisioner, ...]
+    network: Network
+    hostname: str
+    vm_ids: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {
+            "boxID": self.box_id,
+            "box": self.box,
+            "files": [provisioner_json(item) for item in self.files],
+            "puppet": [provisioner_json(item) for item in self.puppet],
+            "shell": [provisioner_json(item) for item in self.shell],
+            "network": str(self.network),
+            "hostname": self.hostname,
+            "vmIDs": list(self.vm_ids),
+        }
+
+
+@dataclass(frozen=True)
+class CreatedBox:
+    """The reply to ``create``."""
+
+    box_id: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {"boxID": self.box_id, "message": self.message}
+
+
+@dataclass(frozen=True)
+class StoppedVm:
+    """The reply to ``stop`` (and ``halt``, ``shutdown``) of one VM."""
+
+    vm_id: str
+    box_id: str
+    state: VmState
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {
+            "vmID": self.vm_id,
+            "boxID": self.box_id,
+            "state": str(self.state),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class DestroyedVm:
+    """The reply to ``destroy`` of one VM."""
+
+    vm_id: str
+    box_id: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {"vmID": self.vm_id, "boxID": self.box_id, "message": self.message}
+
+
+@dataclass(frozen=True)
+class DestroyedBox:
+    """The reply to ``destroy`` of a box: the vmIDs destroyed with it."""
+
+    box_id: str
+    vm_ids: tuple[str, ...]
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {"boxID": self.box_id, "VMS": list(self.vm_ids), "message": self.message}
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """The reply to a command on all VMs: the vmIDs it acted on."""
+
+    vm_ids: tuple[str, ...]
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {"VMS": list(self.vm_ids), "message": self.message}
