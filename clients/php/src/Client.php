@@ -1,0 +1,435 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Vcm;
+
+use Vcm\Exception\BoxNotFoundException;
+use Vcm\Exception\ProtocolException;
+use Vcm\Exception\ServerException;
+use Vcm\Exception\VmNotFoundException;
+use Vcm\Internal\Connection;
+use Vcm\Internal\Fields;
+
+/**
+ * A client of the vcm daemon (docs/protocol.md). It keeps one TCP connection, opened on the
+ * first call and reused by the following ones; calls are synchronous, one reply at a time.
+ *
+ * Every method throws:
+ * - a subclass of ServerException for an error reply, one per error code;
+ * - ConnectionException (TimeoutException when a timeout ran out) when the daemon cannot be
+ *   reached or the connection breaks;
+ * - ProtocolException when the reply is not a valid reply.
+ * All of them extend Vcm\Exception\VcmException.
+ */
+final class Client
+{
+    public const DEFAULT_HOST = '127.0.0.1';
+    public const DEFAULT_PORT = 12121;
+
+    private readonly Connection $connection;
+    private int $nextId = 1;
+
+    /**
+     * @param string|null $token sent in every request, for a daemon started with VCM_AUTH_TOKEN
+     * @param float $connectTimeout seconds to wait for the TCP connection
+     * @param float $timeout seconds to wait for each reply; starting a VM can take many minutes
+     * @param bool $sendIds send a request "id" and check that the reply echoes it
+     * @param int $maxReplyBytes the longest reply line accepted
+     * @param (\Closure(string): void)|null $onProgress called with the text of each interim line (one
+     *        without "error") that a daemon sends before the final reply
+     */
+    public function __construct(
+        string $host = self::DEFAULT_HOST,
+        int $port = self::DEFAULT_PORT,
+        private readonly ?string $token = null,
+        float $connectTimeout = 10.0,
+        float $timeout = 1800.0,
+        private readonly bool $sendIds = true,
+        int $maxReplyBytes = 64 * 1024 * 1024,
+        private readonly ?\Closure $onProgress = null,
+    ) {
+        if ($port < 1 || $port > 65535) {
+            throw new \InvalidArgumentException("port must be 1 to 65535, not $port");
+        }
+        if ($connectTimeout <= 0 || $timeout <= 0) {
+            throw new \InvalidArgumentException('timeouts must be positive');
+        }
+        $this->connection = new Connection($host, $port, $connectTimeout, $timeout, $maxReplyBytes);
+    }
+
+    /**
+     * create: define a box, the template of VMs. Returns its boxID, such as "debian_bookworm64_3".
+     *
+     * @param string $box a Vagrant box name, such as "debian/bookworm64"; the daemon adds it to
+     *                    Vagrant if needed (BoxUnavailableException if it cannot)
+     * @param list<FileProvisioner> $files files copied into each VM
+     * @param list<ShellProvisioner|string> $shell shell provisioners; a string is an inline script
+     * @param list<PuppetProvisioner> $puppet Puppet manifests applied in each VM
+     * @param Network|string $network Network::Private (an IP from the daemon's pool) or Network::None
+     * @param string $hostname "dynamic" (derived from the vmID) or a DNS label, the hostname prefix
+     */
+    public function createBox(
+        string $box,
+        array $files = [],
+        array $shell = [],
+        array $puppet = [],
+        Network|string $network = Network::Private,
+        string $hostname = 'dynamic',
+    ): string {
+        $reply = $this->call([
+            'command' => 'create',
+            'box' => $box,
+            'files' => array_map(
+                static fn (mixed $file): array => self::expect($file, FileProvisioner::class, 'files')->toArray(),
+                array_values($files),
+            ),
+            'puppet' => array_map(
+                static fn (mixed $item): array => self::expect($item, PuppetProvisioner::class, 'puppet')->toArray(),
+                array_values($puppet),
+            ),
+            'shell' => array_map(
+                static fn (mixed $item): array => is_string($item)
+                    ? ['inline' => $item]
+                    : self::expect($item, ShellProvisioner::class, 'shell')->toArray(),
+                array_values($shell),
+            ),
+            'network' => $network instanceof Network ? $network->value : $network,
+            'hostname' => $hostname,
+        ]);
+
+        return Fields::string($reply, 'boxID');
+    }
+
+    /**
+     * start: boot a new VM from a box. Returns once it is up and provisioned, which can take
+     * minutes.
+     */
+    public function startVm(string $boxId): Vm
+    {
+        return Vm::fromReply($this->call(['command' => 'start', 'boxID' => $boxId]));
+    }
+
+    /**
+     * start with a vmID: boot an existing stopped VM again. It keeps its IP and hostname; its
+     * provisioners do not run again. A running VM is left as it is.
+     */
+    public function startExistingVm(string $vmId): Vm
+    {
+        return Vm::fromReply($this->call(['command' => 'start', 'vmID' => $vmId]));
+    }
+
+    /**
+     * stop: shut a VM down. It keeps its vmID, IP and hostname until destroyed.
+     */
+    public function stopVm(string $vmId): VmResult
+    {
+        return VmResult::fromReply($this->call(['command' => 'stop', 'vmID' => $vmId]));
+    }
+
+    /**
+     * halt: the same as stopVm(), sent as the seed protocol's "halt".
+     */
+    public function haltVm(string $vmId): VmResult
+    {
+        return VmResult::fromReply($this->call(['command' => 'halt', 'vmID' => $vmId]));
+    }
+
+    /**
+     * shutdown: the same as stopVm(), sent as the seed protocol's "shutdown".
+     */
+    public function shutdownVm(string $vmId): VmResult
+    {
+        return VmResult::fromReply($this->call(['command' => 'shutdown', 'vmID' => $vmId]));
+    }
+
+    /**
+     * destroy: remove a VM for good and free its IP.
+     */
+    public function destroyVm(string $vmId): VmResult
+    {
+        return VmResult::fromReply($this->call(['command' => 'destroy', 'vmID' => $vmId]));
+    }
+
+    /**
+     * destroy with a boxID: destroy every VM of the box, then remove the box.
+     */
+    public function destroyBox(string $boxId): BulkResult
+    {
+        return BulkResult::fromReply($this->call(['command' => 'destroy', 'boxID' => $boxId]));
+    }
+
+    /**
+     * destroy all: destroy every VM. Boxes stay.
+     */
+    public function destroyAll(): BulkResult
+    {
+        return $this->all('destroy');
+    }
+
+    /**
+     * stop all: shut every VM down.
+     */
+    public function stopAll(): BulkResult
+    {
+        return $this->all('stop');
+    }
+
+    /**
+     * halt all: the same as stopAll(), sent as the seed protocol's "halt".
+     */
+    public function haltAll(): BulkResult
+    {
+        return $this->all('halt');
+    }
+
+    /**
+     * shutdown all: the same as stopAll(), sent as the seed protocol's "shutdown".
+     */
+    public function shutdownAll(): BulkResult
+    {
+        return $this->all('shutdown');
+    }
+
+    /**
+     * info "VM all": every VM that exists, stopped ones included.
+     *
+     * @return list<Vm>
+     */
+    public function listVms(): array
+    {
+        return $this->vms($this->info('VM all'));
+    }
+
+    /**
+     * info "VM <vmID>": one VM, in its current state (such as VmState::Starting).
+     */
+    public function getVm(string $vmId): Vm
+    {
+        if (trim($vmId) === 'all') {
+            // "VM all" would list every VM; no vmID is ever "all".
+            throw new VmNotFoundException('VM_NOT_FOUND', "no VM with vmID 'all'");
+        }
+        return $this->single($this->vms($this->info("VM $vmId")), 'VMS');
+    }
+
+    /**
+     * info "box all": every box.
+     *
+     * @return list<Box>
+     */
+    public function listBoxes(): array
+    {
+        return $this->boxes($this->info('box all'));
+    }
+
+    /**
+     * info "box <boxID>": one box.
+     */
+    public function getBox(string $boxId): Box
+    {
+        if (trim($boxId) === 'all') {
+            throw new BoxNotFoundException('BOX_NOT_FOUND', "no box with boxID 'all'");
+        }
+        return $this->single($this->boxes($this->info("box $boxId")), 'boxes');
+    }
+
+    /**
+     * Send one request given as an array and return the decoded success reply. The client adds
+     * "token" and "id" (when enabled) and checks the echoed id. For requests the methods above
+     * do not cover.
+     *
+     * @param array<string, mixed> $request
+     * @return array<string, mixed>
+     * @throws ServerException for an error reply
+     */
+    public function call(array $request): array
+    {
+        if ($this->token !== null) {
+            $request['token'] = $this->token;
+        }
+        $id = null;
+        if ($this->sendIds) {
+            $id = $this->nextId++;
+            $request['id'] = $id;
+        }
+        $json = json_encode($request, JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+
+        return $this->exchange($json . "\n", $id);
+    }
+
+    /**
+     * Send one request exactly as given, such as an example copied from the protocol's
+     * documentation (it may span lines and contain tabs). It must hold exactly one JSON object;
+     * nothing is added to it, not even the token. Returns the decoded success reply.
+     *
+     * @return array<string, mixed>
+     * @throws ServerException for an error reply (InvalidJsonException if it is not JSON)
+     */
+    public function rawRequest(string $json): array
+    {
+        return $this->exchange(rtrim($json, " \t\r\n") . "\n", null);
+    }
+
+    /**
+     * Close the connection now; the next call opens a new one. Also done on destruction.
+     */
+    public function close(): void
+    {
+        $this->connection->close();
+    }
+
+    /**
+     * @return array<string, mixed>
+     */
+    private function exchange(string $payload, ?int $id): array
+    {
+        $this->connection->send($payload);
+        while (true) {
+            $reply = $this->decode($this->connection->readLine());
+            if ($id !== null && array_key_exists('id', $reply) && $reply['id'] !== $id) {
+                throw $this->protocolError(sprintf(
+                    'the reply has id %s, the request had id %d; the connection was dropped',
+                    json_encode($reply['id']),
+                    $id,
+                ));
+            }
+            if (!array_key_exists('error', $reply)) {
+                // Not a final reply: a progress line some daemons send first (the seed protocol
+                // speaks of one "final" reply). This daemon sends none; skip them.
+                if ($this->onProgress !== null) {
+                    ($this->onProgress)(self::text($reply, 'progress') ?? self::text($reply, 'message') ?? '');
+                }
+                continue;
+            }
+            if (!is_bool($reply['error'])) {
+                throw $this->protocolError(
+                    'the vcm daemon sent "error": ' . json_encode($reply['error']) . '; it must be a JSON boolean'
+                );
+            }
+            if ($id !== null && !$this->echoes($reply, $id)) {
+                throw $this->protocolError("the reply has no id, the request had id $id; the connection was dropped");
+            }
+            if ($reply['error']) {
+                throw ServerException::fromReply($reply);
+            }
+
+            return $reply;
+        }
+    }
+
+    /**
+     * @return array<string, mixed>
+     */
+    private function decode(string $line): array
+    {
+        try {
+            $reply = json_decode($line, true, 512, JSON_THROW_ON_ERROR);
+        } catch (\JsonException $error) {
+            throw $this->protocolError("the vcm daemon sent a reply that is not JSON: {$error->getMessage()}");
+        }
+        if (!is_array($reply) || ($reply !== [] && array_is_list($reply))) {
+            throw $this->protocolError('the vcm daemon sent a reply that is not a JSON object');
+        }
+
+        /** @var array<string, mixed> $reply */
+        return $reply;
+    }
+
+    private function protocolError(string $message): ProtocolException
+    {
+        $this->connection->close();
+
+        return new ProtocolException($message);
+    }
+
+    /**
+     * @param array<string, mixed> $reply
+     */
+    private static function text(array $reply, string $key): ?string
+    {
+        return is_scalar($reply[$key] ?? null) ? (string) $reply[$key] : null;
+    }
+
+    /**
+     * The daemon echoes the id of every request it could parse; it cannot for a request too
+     * large to read or not JSON.
+     *
+     * @param array<mixed> $reply
+     */
+    private function echoes(array $reply, int $id): bool
+    {
+        if (array_key_exists('id', $reply)) {
+            return $reply['id'] === $id;
+        }
+
+        return $reply['error'] === true
+            && in_array($reply['code'] ?? null, ['REQUEST_TOO_LARGE', 'INVALID_JSON'], true);
+    }
+
+    private function all(string $command): BulkResult
+    {
+        return BulkResult::fromReply($this->call(['command' => $command, 'subcommand' => 'all']));
+    }
+
+    /**
+     * @return array<string, mixed>
+     */
+    private function info(string $subcommand): array
+    {
+        return $this->call(['command' => 'info', 'subcommand' => $subcommand]);
+    }
+
+    /**
+     * @param array<string, mixed> $reply
+     * @return list<Vm>
+     */
+    private function vms(array $reply): array
+    {
+        return array_map(Vm::fromReply(...), Fields::objects($reply, 'VMS'));
+    }
+
+    /**
+     * @param array<string, mixed> $reply
+     * @return list<Box>
+     */
+    private function boxes(array $reply): array
+    {
+        return array_map(Box::fromReply(...), Fields::objects($reply, 'boxes'));
+    }
+
+    /**
+     * @template T
+     * @param list<T> $items
+     * @return T
+     */
+    private function single(array $items, string $key): mixed
+    {
+        if (count($items) !== 1) {
+            throw new ProtocolException(
+                sprintf("malformed reply from the daemon: '%s' should hold one entry, not %d", $key, count($items))
+            );
+        }
+
+        return $items[0];
+    }
+
+    /**
+     * @template T of object
+     * @param class-string<T> $class
+     * @return T
+     */
+    private static function expect(mixed $value, string $class, string $field): object
+    {
+        if (!$value instanceof $class) {
+            throw new \InvalidArgumentException(sprintf(
+                '%s entries must be %s objects, not %s',
+                $field,
+                $class,
+                get_debug_type($value),
+            ));
+        }
+
+        return $value;
+    }
+}

@@ -1,0 +1,18 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Vcm;
+
+/**
+ * The state of a VM as the daemon reports it.
+ */
+enum VmState: string
+{
+    case Starting = 'starting';
+    case Running = 'running';
+    case Stopping = 'stopping';
+    case Stopped = 'stopped';
+    case Destroying = 'destroying';
+    case Error = 'error';
+}
