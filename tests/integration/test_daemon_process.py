@@ -133,3 +133,74 @@ def test_a_start_still_running_after_the_grace_is_reconciled_next_time(tmp_path:
     with Wire(daemon.host, daemon.port) as wire:
         assert wire.ask({"command": "info", "subcommand": "VM all"})["VMS"] == []
     daemon.stop()
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_tls_serves_the_protocol_and_plain_text_gets_nothing(tmp_path: Path) -> None:
+    import socket
+    import ssl
+
+    cert, key = make_certificate(tmp_path)
+    daemon = DaemonProcess(
+        tmp_path / "state", VCM_DRIVER="simulated", VCM_TLS_CERT=str(cert), VCM_TLS_KEY=str(key)
+    ).start()
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        with (
+            socket.create_connection((daemon.host, daemon.port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b'{"command": "info", "subcommand": "VM all", "id": 1}')
+            reply = tls.recv(65536)
+        assert reply.startswith(b'{"error": false, "id": 1')
+        with Wire(daemon.host, daemon.port, timeout=5) as plain:
+            plain.send({"command": "info", "subcommand": "VM all"})
+            with pytest.raises((ConnectionError, OSError)):
+                plain.reply()
+        assert "TLS" in daemon.log
+    finally:
+        daemon.stop()
+
+
+def test_tls_needs_both_files(tmp_path: Path) -> None:
+    result = run_daemon(tmp_path, VCM_DRIVER="simulated", VCM_TLS_CERT=str(tmp_path / "c"))
+    assert result.returncode == 1
+    assert "VCM_TLS_KEY" in result.stderr
+
+
+def test_an_unreadable_certificate_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "c").write_text("not a certificate")
+    result = run_daemon(
+        tmp_path,
+        VCM_DRIVER="simulated",
+        VCM_TLS_CERT=str(tmp_path / "c"),
+        VCM_TLS_KEY=str(tmp_path / "c"),
+    )
+    assert result.returncode == 1
+    assert "VCM_TLS_CERT" in result.stderr

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,8 +49,7 @@ def backend() -> Backend:
     return Backend()
 
 
-@pytest.fixture
-def server(tmp_path: Path, backend: Backend) -> Iterator[ServerThread]:
+def make_server(tmp_path: Path, backend: Backend, **limits: Any) -> ServerThread:
     service = VcmService(
         registry=Registry(JsonStateStore(tmp_path / "state.json")),
         vagrant=backend,
@@ -59,11 +59,22 @@ def server(tmp_path: Path, backend: Backend) -> Iterator[ServerThread]:
     )
     thread = ServerThread(
         SocketServer(
-            RequestHandler(service), host="127.0.0.1", port=0, max_request_bytes=4096, workers=8
+            RequestHandler(service, token=limits.pop("token", None)),
+            host="127.0.0.1",
+            port=0,
+            max_request_bytes=4096,
+            workers=8,
+            **limits,
         ),
         grace=5,
     )
     thread.start()
+    return thread
+
+
+@pytest.fixture
+def server(tmp_path: Path, backend: Backend) -> Iterator[ServerThread]:
+    thread = make_server(tmp_path, backend)
     yield thread
     backend.gate.set()
     thread.stop()
@@ -150,3 +161,72 @@ def test_bad_input_never_closes_the_connection(server: ServerThread) -> None:
             wire.send(garbage)
             assert wire.reply()["error"] is True
         assert wire.ask(SEED["info"])["error"] is False
+
+
+def test_connections_over_the_cap_are_refused_and_the_others_keep_working(
+    tmp_path: Path, backend: Backend
+) -> None:
+    server = make_server(tmp_path, backend, max_connections=3)
+    try:
+        held = [connect(server) for _ in range(3)]
+        for wire in held:
+            assert wire.ask(SEED["info"])["error"] is False
+        with connect(server) as extra:
+            refused = extra.reply()
+            assert (refused["error"], refused["code"]) == (True, "INTERNAL")
+            assert "too many connections" in refused["message"]
+        assert held[0].ask(SEED["info"])["error"] is False
+        held[0].close()
+        time.sleep(0.2)
+        with connect(server) as again:
+            assert again.ask(SEED["info"])["error"] is False
+        for wire in held[1:]:
+            wire.close()
+    finally:
+        server.stop()
+
+
+def test_a_client_trickling_bytes_is_cut_off_and_others_are_served(
+    tmp_path: Path, backend: Backend
+) -> None:
+    server = make_server(tmp_path, backend, idle_timeout=1.0)
+    try:
+        with connect(server) as slow, connect(server) as other:
+            slow.sock.settimeout(0.2)
+            slow.send(b'{"command": "info", "subcommand": ')
+            began = time.monotonic()
+            while time.monotonic() - began < 8:
+                try:
+                    slow.send(b" ")
+                    if slow.sock.recv(1) == b"":
+                        break
+                except TimeoutError:
+                    pass
+                except OSError:
+                    break
+                assert other.ask(SEED["info"])["error"] is False
+            cut_after = time.monotonic() - began
+            assert 0.9 < cut_after < 4, f"cut off after {cut_after:.1f} s"
+            assert other.ask(SEED["info"])["error"] is False
+    finally:
+        server.stop()
+
+
+def test_every_request_is_logged_without_its_token(
+    tmp_path: Path, backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_server(tmp_path, backend, token="hunter2")
+    try:
+        with caplog.at_level("DEBUG", logger="vcm.audit"), connect(server) as wire:
+            wire.ask({"command": "create", "box": "a/b", "token": "hunter2"})
+            wire.ask({"command": "create", "box": "a/b", "token": "wrong"})
+        lines = [r.getMessage() for r in caplog.records if r.name == "vcm.audit"]
+        assert len(lines) == 2
+        assert 'command="create" target="a/b" result=ok' in lines[0]
+        assert "result=UNAUTHORIZED" in lines[1]
+        assert all("peer=127.0.0.1:" in line and "duration_ms=" in line for line in lines)
+        assert not any(
+            "hunter2" in r.getMessage() or "wrong" in r.getMessage() for r in caplog.records
+        )
+    finally:
+        server.stop()

@@ -52,6 +52,10 @@ class Unauthorized(VcmError):
     pass
 
 
+class TooManyConnections(VcmError):
+    pass
+
+
 ERROR_CODES: dict[type[VcmError], str] = {
     InvalidJson: "INVALID_JSON",
     InvalidRequest: "INVALID_REQUEST",
@@ -64,6 +68,7 @@ ERROR_CODES: dict[type[VcmError], str] = {
     PoolExhausted: "IP_POOL_EXHAUSTED",
     BackendError: "VAGRANT_ERROR",
     StateError: "INTERNAL",
+    TooManyConnections: "INTERNAL",
 }
 
 
@@ -94,6 +99,7 @@ class Prepared:
     command: str
     run: Callable[[], Reply]
     slow: bool
+    target: str = ""
 
     def reply(self) -> Reply:
         try:
@@ -158,7 +164,7 @@ class RequestHandler:
                 ),
                 request_id,
             )
-        return Prepared(request_id, command, lambda: handler(data), slow)
+        return Prepared(request_id, command, lambda: handler(data), slow, _target(data))
 
     def _authorize(self, token: str | None) -> None:
         if self._token is None:
@@ -280,6 +286,13 @@ def bulk_reply(verb: str, result: BulkResult) -> Reply:
 def _vms(items: object, adjective: str = "") -> str:
     count = len(items)  # type: ignore[arg-type]
     return f"{count} {adjective}VM" + ("" if count == 1 else "s")
+
+
+def _target(data: dict[str, Any]) -> str:
+    for field in ("vmID", "boxID", "subcommand", "box"):
+        if isinstance(data.get(field), str):
+            return str(data[field])[:200]
+    return ""
 
 
 def _decode(raw: bytes) -> dict[str, Any]:

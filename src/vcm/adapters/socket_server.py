@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from vcm.adapters.framing import Frame, FrameKind, JsonObjectSplitter
@@ -16,11 +18,14 @@ from vcm.adapters.protocol import (
     Reply,
     RequestHandler,
     RequestTooLarge,
+    TooManyConnections,
     encode,
+    error_fields,
     failed,
 )
 
 log = logging.getLogger(__name__)
+audit = logging.getLogger("vcm.audit")
 
 READ_SIZE = 65536
 
@@ -34,12 +39,16 @@ class SocketServer:
         port: int,
         max_request_bytes: int,
         workers: int,
+        max_connections: int = 256,
+        idle_timeout: float = 300.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._handler = handler
         self._host = host
         self._port = port
         self._limit = max_request_bytes
+        self._max_connections = max_connections
+        self._idle_timeout = idle_timeout
         self._ssl = ssl_context
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vcm-op")
         self._server: asyncio.Server | None = None
@@ -82,24 +91,36 @@ class SocketServer:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
+        peer = _peer(writer)
+        if len(self._connections) >= self._max_connections:
+            log.warning("refused %s: %d connections already open", peer, len(self._connections))
+            busy = TooManyConnections(f"too many connections ({self._max_connections}); retry")
+            writer.write(encode(error_fields(busy)))
+            await _close(writer)
+            return
         self._connections.add(task)
-        peer = writer.get_extra_info("peername")
         splitter = JsonObjectSplitter(self._limit)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._idle_timeout
         try:
-            while data := await reader.read(READ_SIZE):
-                await self._answer_all(splitter.feed(data), writer)
-            await self._answer_all(splitter.finish(), writer)
+            while data := await asyncio.wait_for(reader.read(READ_SIZE), deadline - loop.time()):
+                if frames := splitter.feed(data):
+                    await self._answer_all(frames, writer, peer)
+                    deadline = loop.time() + self._idle_timeout
+            await self._answer_all(splitter.finish(), writer, peer)
+        except TimeoutError:
+            log.info("closed %s: no complete request for %.0f s", peer, self._idle_timeout)
         except (ConnectionError, ssl.SSLError) as error:
             log.debug("connection %s ended: %s", peer, error)
         except asyncio.CancelledError:
             log.debug("connection %s closed at shutdown", peer)
         finally:
             self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError):
-                await writer.wait_closed()
+            await _close(writer)
 
-    async def _answer_all(self, frames: list[Frame], writer: asyncio.StreamWriter) -> None:
+    async def _answer_all(
+        self, frames: list[Frame], writer: asyncio.StreamWriter, peer: str
+    ) -> None:
         for frame in frames:
             if frame.kind is FrameKind.OBJECT:
                 prepared = self._handler.prepare(frame.data)
@@ -107,8 +128,11 @@ class SocketServer:
                 prepared = failed(RequestTooLarge(frame.reason))
             else:
                 prepared = failed(InvalidJson(frame.reason))
-            writer.write(encode(await self._run(prepared)))
-            await writer.drain()
+            began = time.monotonic()
+            reply = await self._run(prepared)
+            _audit(peer, prepared, reply, time.monotonic() - began)
+            writer.write(encode(reply))
+            await asyncio.wait_for(writer.drain(), self._idle_timeout)
 
     async def _run(self, prepared: Prepared) -> Reply:
         if not prepared.slow:
@@ -122,6 +146,33 @@ class SocketServer:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.set()
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+def _audit(peer: str, prepared: Prepared, reply: Reply, seconds: float) -> None:
+    """One structured line per request: who, what, result, how long. Never the token."""
+    result = reply.get("code", "ok") if reply["error"] else "ok"
+    level = logging.INFO if prepared.slow or reply["error"] else logging.DEBUG
+    if audit.isEnabledFor(level):
+        audit.log(
+            level,
+            "peer=%s command=%s target=%s result=%s duration_ms=%.1f",
+            peer,
+            json.dumps(prepared.command),
+            json.dumps(prepared.target),
+            result,
+            seconds * 1000,
+        )
 
 
 class ServerThread:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from operator import attrgetter
 from typing import Any
 
@@ -21,6 +22,15 @@ from vcm.entrypoints.settings import Settings
 
 def _token(settings: Settings) -> str | None:
     return settings.auth_token.get_secret_value() if settings.auth_token else None
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
 
 
 class Container(containers.DeclarativeContainer):
@@ -76,6 +86,9 @@ class Container(containers.DeclarativeContainer):
         port=settings.provided.port,
         max_request_bytes=settings.provided.max_request_bytes,
         workers=settings.provided.workers,
+        max_connections=settings.provided.max_connections,
+        idle_timeout=settings.provided.idle_timeout,
+        ssl_context=providers.Callable(_tls, settings),
     )
 
 

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import signal
+import ssl
 import sys
 
 from pydantic import ValidationError
@@ -59,18 +60,22 @@ def _is_loopback(host: str) -> bool:
 
 async def serve(container: Container, settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; return how many commands were left running."""
-    server = container.server()
+    try:
+        server = container.server()
+    except (OSError, ssl.SSLError) as error:
+        raise StartupError(f"cannot load VCM_TLS_CERT/VCM_TLS_KEY: {error}") from error
     try:
         await server.start()
     except OSError as error:
         raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {error}") from error
     host, port = server.address
     log.info(
-        "vcm listening on %s:%d (driver %s, state %s)",
+        "vcm listening on %s:%d (driver %s, state %s%s)",
         host,
         port,
         settings.driver,
         settings.state_file,
+        ", TLS" if settings.tls_cert else "",
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     simulated_boxes: list[str] = []
     simulated_failing_boxes: list[str] = []
     auth_token: SecretStr | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_connections: int = Field(256, ge=1, le=100_000)
+    idle_timeout: float = Field(300.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("domain")
@@ -83,7 +87,15 @@ class Settings(BaseSettings):
             raise ValueError("the pool needs at least a /29")
         return value
 
-    @field_validator("provider", "guest", "files_root", "auth_token", mode="before")
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("VCM_TLS_CERT and VCM_TLS_KEY go together: set both or neither")
+        return self
+
+    @field_validator(
+        "provider", "guest", "files_root", "auth_token", "tls_cert", "tls_key", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
