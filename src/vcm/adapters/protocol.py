@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vcm.adapters.codec import definition_to_json
+from vcm.adapters.codec import definition_to_json, vm_to_json
 from vcm.adapters.requests import (
     CreateRequest,
     Envelope,
@@ -249,16 +249,11 @@ class RequestHandler:
 
 
 def vm_entry(vm: Vm) -> Reply:
-    entry: Reply = {
-        "vmID": vm.vm_id,
-        "boxID": vm.box_id,
-        "box": vm.box,
-        "IP": str(vm.ip) if vm.ip is not None else None,
-        "hostname": vm.hostname,
-        "state": str(vm.state),
-    }
-    if vm.detail:
-        entry["detail"] = vm.detail
+    """A VM as clients see it: the stored form without bookkeeping, `detail` only when set."""
+    entry = vm_to_json(vm)
+    del entry["provisioned"]
+    if not entry["detail"]:
+        del entry["detail"]
     return entry
 
 
