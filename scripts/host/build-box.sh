@@ -63,8 +63,9 @@ chroot_run() {
 
 vagrant_insecure_key() {
     local key
-    key=$(dpkg -L vagrant | grep -m1 '/keys/vagrant\.pub$') || die "Vagrant's insecure key (keys/vagrant.pub) not found in the vagrant package"
-    echo "$key"
+    # (no grep -m1: with pipefail, an early exit of grep fails the pipeline by SIGPIPE)
+    key=$(dpkg -L vagrant | grep '/keys/vagrant\.pub$') || die "Vagrant's insecure key (keys/vagrant.pub) not found in the vagrant package"
+    echo "${key%%$'\n'*}"
 }
 
 debootstrap_rootfs() {
@@ -90,14 +91,15 @@ install_puppet() {
     chmod 0755 "$root/usr/sbin/policy-rc.d"
     mount -t proc proc "$root/proc"
     ROOTFS_MOUNTS+=("$root/proc")
-    chroot_run "$root" apt-get -q update >"$WORK/apt.log" 2>&1 &&
-        chroot_run "$root" apt-get -q -y install --no-install-recommends puppet >>"$WORK/apt.log" 2>&1 || {
+    if ! { chroot_run "$root" apt-get -q update &&
+        chroot_run "$root" apt-get -q -y install --no-install-recommends puppet; } >"$WORK/apt.log" 2>&1; then
         tail -n 20 "$WORK/apt.log" >&2
         die "installing puppet in the rootfs failed (log above)"
-    }
+    fi
     umount "$root/proc"
     ROOTFS_MOUNTS=()
     rm -f "$root/usr/sbin/policy-rc.d"
+    # shellcheck disable=SC2016 # ${Version} is dpkg-query's format, not a shell expansion
     log "puppet $(chroot_run "$root" dpkg-query -W -f='${Version}' puppet) installed in $(($(date +%s) - t0))s"
 }
 
@@ -108,6 +110,7 @@ configure_rootfs() {
         install -D -m 0644 "$HOST_DIR/box/rootfs/$f" "$root/$f"
     done
     chmod 0440 "$root/etc/sudoers.d/vagrant"
+    chmod 0755 "$root/usr/local/sbin/vcm-ssh-host-keys"
 
     echo "bookworm" >"$root/etc/hostname"
     : >"$root/etc/resolv.conf"
@@ -173,11 +176,12 @@ package_lxc_box() {
     mkdir -p "$dir"
     printf '{"provider":"lxc","version":"1.0.0"}\n' >"$dir/metadata.json"
     install -m 0644 "$HOST_DIR/box/lxc-config" "$dir/lxc-config"
+    install -m 0755 "$HOST_DIR/box/lxc-template" "$dir/lxc-template"
     echo "$ID" >"$dir/vcm-build-id"
     # vagrant-lxc's template untars with --strip-components=2: entries must be ./rootfs/...
     tar --numeric-owner --xattrs --xattrs-include='*' -C "${root%/*}" -cf - "./${root##*/}" |
         gzip -1 >"$dir/rootfs.tar.gz"
-    tar -C "$dir" -cf "$CACHE/bookworm-lxc.box.tmp" metadata.json lxc-config rootfs.tar.gz vcm-build-id
+    tar -C "$dir" -cf "$CACHE/bookworm-lxc.box.tmp" metadata.json lxc-config lxc-template rootfs.tar.gz vcm-build-id
     mv -f "$CACHE/bookworm-lxc.box.tmp" "$CACHE/bookworm-lxc.box"
     echo "$ID" >"$CACHE/bookworm-lxc.box.id"
     log "lxc box $CACHE/bookworm-lxc.box ($(du -m "$CACHE/bookworm-lxc.box" | cut -f1) MiB) built"
@@ -189,7 +193,6 @@ import_docker_image() {
     tar --numeric-owner --xattrs --xattrs-include='*' -C "$root" -cf - . |
         "$DOCKER_CLI" import \
             --change 'CMD ["/sbin/init"]' \
-            --change 'STOPSIGNAL SIGRTMIN+3' \
             --change 'ENV container=docker' \
             --change "LABEL vcm.build-id=$ID" \
             - "$DOCKER_REPO:$ID" >/dev/null
@@ -210,6 +213,25 @@ package_docker_box() {
     log "docker box $CACHE/bookworm-docker.box built (image $DOCKER_REPO:$ID)"
 }
 
+# Hand the fresh rootfs to scripts/host/box/lxc-template as the shared overlay lower dir of this
+# build: a rename instead of an unpack on the first `vagrant up` (and no 200 MiB delete now).
+adopt_rootfs_as_lower() {
+    local root=$1 lower=$CACHE/lxc-rootfs/$ID
+    step "lxc lower dir"
+    grep -qw overlay /proc/filesystems || return 0
+    mkdir -p "$CACHE/lxc-rootfs"
+    (
+        flock 9
+        if [ ! -e "$lower.done" ]; then
+            rm -rf --one-file-system "$lower" "$lower.tmp"
+            mkdir -p "$root/dev/pts"
+            mv "$root" "$lower"
+            touch "$lower.done"
+        fi
+    ) 9>"$CACHE/lxc-rootfs/$ID.lock"
+    log "rootfs kept as the shared LXC overlay lower dir $lower"
+}
+
 box_dir() {
     echo "$VAGRANT_HOME/boxes/${BOX_NAME//\//-VAGRANTSLASH-}/0/$1"
 }
@@ -228,6 +250,34 @@ box_add() {
     }
     [ "$(cat "$dir/vcm-build-id" 2>/dev/null)" = "$ID" ] || die "box $BOX_NAME ($provider) is not in $dir after vagrant box add"
     log "box $BOX_NAME ($provider) added from $file, build $ID"
+}
+
+# Drop what older builds left: the shared LXC lower dirs (scripts/host/box/lxc-template) and
+# docker images that no container uses any more.
+prune_old_builds() {
+    step "prune old builds"
+    local d id pruned=0 img
+    for d in "$CACHE"/lxc-rootfs/*.done; do
+        [ -e "$d" ] || continue
+        id=$(basename "$d" .done)
+        [ "$id" = "$ID" ] && continue
+        if ! grep -qsF "lxc-rootfs/$id:" /var/lib/lxc/*/config; then
+            rm -f "$d"
+            rm -rf --one-file-system "$CACHE/lxc-rootfs/$id" "$CACHE/lxc-rootfs/$id.lock"
+            pruned=$((pruned + 1))
+        fi
+    done
+    if [ -x "$DOCKER_CLI" ] && "$DOCKER_CLI" info >/dev/null 2>&1; then
+        for img in $("$DOCKER_CLI" image ls --format '{{.Repository}}:{{.Tag}}' "$DOCKER_REPO"); do
+            case "$img" in
+                "$DOCKER_REPO:$ID" | "$DOCKER_REPO:latest") ;;
+                *) "$DOCKER_CLI" image rm "$img" >/dev/null 2>&1 && pruned=$((pruned + 1)) ;;
+            esac
+        done
+    fi
+    if [ "$pruned" -gt 0 ]; then
+        log "pruned $pruned artifact(s) of older box builds"
+    fi
 }
 
 main() {
@@ -258,6 +308,9 @@ main() {
     if [ "$want_docker" = 1 ] && ! docker_box_cached; then
         package_docker_box
     fi
+    if [ "$want_lxc" = 1 ] && [ -d "$root/etc" ]; then
+        adopt_rootfs_as_lower "$root"
+    fi
 
     local providers=""
     if [ "$want_lxc" = 1 ]; then
@@ -268,6 +321,7 @@ main() {
         box_add docker "$CACHE/bookworm-docker.box"
         providers="${providers:+$providers }docker"
     fi
+    prune_old_builds
     step "done"
     log "box $BOX_NAME ready (build $ID) for: $providers"
 }

@@ -36,7 +36,7 @@ require_root() {
 # Prints "changed" or "unchanged".
 install_file() {
     local src=$1 dest=$2 mode=$3
-    if [ -f "$dest" ] && cmp -s "$src" "$dest" && [ "$(stat -c %a "$dest")" = "$mode" ]; then
+    if [ -f "$dest" ] && cmp -s "$src" "$dest" && [ "$(stat -c %a "$dest")" = "${mode#0}" ]; then
         echo unchanged
         return 0
     fi

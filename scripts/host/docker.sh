@@ -23,19 +23,21 @@ dockerd_answers() {
     timeout 10 "$DOCKER_CLI" info >/dev/null 2>&1
 }
 
+# Wait until `docker info` answers; $1 is the pid to watch (dockerd writes its pidfile late).
 dockerd_wait() {
-    local i
+    local pid=$1 i
     for ((i = 0; i < DOCKERD_TIMEOUT * 5; i++)); do
         dockerd_answers && return 0
-        dockerd_pid >/dev/null || die "dockerd exited during start-up; see $DOCKERD_LOG"
+        kill -0 "$pid" 2>/dev/null || die "dockerd exited during start-up; see $DOCKERD_LOG"
         sleep 0.2
     done
     die "dockerd did not answer 'docker info' within ${DOCKERD_TIMEOUT}s; see $DOCKERD_LOG"
 }
 
 dockerd_start() {
-    setsid /usr/sbin/dockerd --pidfile=/run/docker.pid </dev/null >>"$DOCKERD_LOG" 2>&1 &
-    dockerd_wait
+    # 8>&- 9>&-: the daemon must not inherit (and so hold forever) the callers' lock files.
+    setsid /usr/sbin/dockerd --pidfile=/run/docker.pid </dev/null >>"$DOCKERD_LOG" 2>&1 8>&- 9>&- &
+    dockerd_wait "$!"
 }
 
 dockerd_stop() {
@@ -73,7 +75,7 @@ JSON
         fi
     else
         if dockerd_pid >/dev/null; then
-            dockerd_wait
+            dockerd_wait "$(dockerd_pid)"
         else
             rm -f /run/docker.pid
             dockerd_start

@@ -54,7 +54,7 @@ CONF
             log "lxc-net already up (dnsmasq pid $(cat /run/lxc/dnsmasq.pid))"
         elif [ -z "$(lxc-ls --running 2>/dev/null)" ]; then
             /usr/libexec/lxc/lxc-net stop >/dev/null
-            /usr/libexec/lxc/lxc-net start >/dev/null
+            /usr/libexec/lxc/lxc-net start >/dev/null 8>&- 9>&-
             log "lxc-net restarted with new settings (dnsmasq pid $(cat /run/lxc/dnsmasq.pid))"
         else
             log "lxc-net settings changed but containers are running: not restarting lxc-net now"
@@ -64,7 +64,7 @@ CONF
             /usr/libexec/lxc/lxc-net stop >/dev/null 2>&1 || true
             rm -f /run/lxc/network_up
         fi
-        /usr/libexec/lxc/lxc-net start >/dev/null
+        /usr/libexec/lxc/lxc-net start >/dev/null 8>&- 9>&-
         lxc_net_running || die "lxc-net start did not leave dnsmasq running"
         log "lxc-net started: lxcbr0 10.0.3.1/24, dnsmasq pid $(cat /run/lxc/dnsmasq.pid) (--no-ping, no-resolv)"
     fi
@@ -92,9 +92,9 @@ lxc_setup_bridges() {
 
 lxc_gem_pipework() {
     local path
-    path=$(dpkg -L vagrant-lxc | grep -m1 '^/.*/gems/vagrant-lxc-[^/]*/scripts/pipework$') ||
+    path=$(dpkg -L vagrant-lxc | grep '^/.*/gems/vagrant-lxc-[^/]*/scripts/pipework$') ||
         die "scripts/pipework not found in the vagrant-lxc package"
-    echo "$path"
+    echo "${path%%$'\n'*}"
 }
 
 lxc_patch_pipework() {

@@ -98,7 +98,7 @@ class VagrantCli:
             **os.environ,
             "VAGRANT_CHECKPOINT_DISABLE": "1",
             "VAGRANT_NO_COLOR": "1",
-            "PATH": f"/usr/bin:{os.environ.get('PATH', '')}",
+            **({"VAGRANT_DEFAULT_PROVIDER": provider} if provider else {}),
         }
 
     def ensure_box(self, box: str) -> None:
