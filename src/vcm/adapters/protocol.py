@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +90,8 @@ def error_fields(error: Exception) -> Reply:
 
 
 def encode(reply: Reply) -> bytes:
-    return (json.dumps(reply, ensure_ascii=False, separators=(", ", ": ")) + "\n").encode()
+    text = json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    return (text + "\n").encode()
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,9 @@ def _target(data: dict[str, Any]) -> str:
 
 def _decode(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except UnicodeDecodeError as error:
         raise InvalidJson(
             f"a request must be UTF-8: {error.reason} at byte {error.start}"
@@ -301,7 +306,31 @@ def _decode(raw: bytes) -> dict[str, Any]:
         raise InvalidJson(f"not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise InvalidJson("a request must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw) and not _is_unicode(data):
+        raise InvalidRequest("strings must be Unicode text: a lone \\u surrogate is not")
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return number
+
+
+def _is_unicode(data: object) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _request_id(data: dict[str, Any]) -> RequestId | None:

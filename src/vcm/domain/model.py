@@ -41,8 +41,10 @@ class FileProvisioner:
 
     def __post_init__(self) -> None:
         _exactly_one("file", source=self.source, content=self.content)
-        if not self.destination:
-            raise InvalidRequest("a file provisioner needs a non-empty 'destination'")
+        if not self.destination or any(c in self.destination for c in "\r\n"):
+            raise InvalidRequest("a file provisioner needs a non-empty one-line 'destination'")
+        if self.source == "":
+            raise InvalidRequest("a file provisioner's 'source' must not be empty")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class BoxDefinition:
     def host_paths(self) -> list[str]:
         """Every path on the daemon's host that the provisioners read."""
         provisioners = (*self.files, *self.puppet, *self.shell)
-        paths = [getattr(p, "source", None) or getattr(p, "path", None) for p in provisioners]
+        paths = [getattr(p, "source", None) for p in provisioners]
+        paths += [getattr(p, "path", None) for p in provisioners]
         return [path for path in paths if path is not None]
 
 
