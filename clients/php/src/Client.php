@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Vcm;
 
 use Vcm\Exception\BoxNotFoundException;
+use Vcm\Exception\LocalFileException;
 use Vcm\Exception\ProtocolException;
 use Vcm\Exception\ServerException;
 use Vcm\Exception\VmNotFoundException;
@@ -14,6 +15,7 @@ use Vcm\Internal\Fields;
 /**
  * A client of the vcm daemon (docs/protocol.md). It keeps one TCP connection, opened on the
  * first call and reused by the following ones; calls are synchronous, one reply at a time.
+ * With tls: true, that connection is TLS, for a daemon started with VCM_TLS_CERT.
  *
  * Every method throws:
  * - a subclass of ServerException for an error reply, one per error code;
@@ -32,12 +34,17 @@ final class Client
 
     /**
      * @param string|null $token sent in every request, for a daemon started with VCM_AUTH_TOKEN
-     * @param float $connectTimeout seconds to wait for the TCP connection
+     * @param float $connectTimeout seconds to wait for the TCP connection and any TLS handshake
      * @param float $timeout seconds to wait for each reply; starting a VM can take many minutes
      * @param bool $sendIds send a request "id" and check that the reply echoes it
      * @param int $maxReplyBytes the longest reply line accepted
      * @param (\Closure(string): void)|null $onProgress called with the text of each interim line (one
      *        without "error") that a daemon sends before the final reply
+     * @param bool $tls speak TLS; the daemon's certificate must name $host and chain to a trusted
+     *        CA, else calls throw ConnectionException ("TLS verification failed ...")
+     * @param string|null $tlsCaFile a PEM file of the CAs to trust instead of the system's (for a
+     *        self-signed daemon certificate, the certificate itself); needs $tls
+     * @throws LocalFileException if $tlsCaFile cannot be read or holds no certificate
      */
     public function __construct(
         string $host = self::DEFAULT_HOST,
@@ -48,6 +55,8 @@ final class Client
         private readonly bool $sendIds = true,
         int $maxReplyBytes = 64 * 1024 * 1024,
         private readonly ?\Closure $onProgress = null,
+        bool $tls = false,
+        ?string $tlsCaFile = null,
     ) {
         if ($port < 1 || $port > 65535) {
             throw new \InvalidArgumentException("port must be 1 to 65535, not $port");
@@ -55,7 +64,21 @@ final class Client
         if ($connectTimeout <= 0 || $timeout <= 0) {
             throw new \InvalidArgumentException('timeouts must be positive');
         }
-        $this->connection = new Connection($host, $port, $connectTimeout, $timeout, $maxReplyBytes);
+        if ($tls && !extension_loaded('openssl')) {
+            throw new \InvalidArgumentException('tls needs PHP\'s openssl extension');
+        }
+        if ($tlsCaFile !== null) {
+            self::checkCaFile($tls, $tlsCaFile);
+        }
+        $this->connection = new Connection(
+            $host,
+            $port,
+            $connectTimeout,
+            $timeout,
+            $maxReplyBytes,
+            $tls,
+            $tlsCaFile,
+        );
     }
 
     /**
@@ -431,5 +454,19 @@ final class Client
         }
 
         return $value;
+    }
+
+    private static function checkCaFile(bool $tls, string $file): void
+    {
+        if (!$tls) {
+            throw new \InvalidArgumentException('tlsCaFile needs tls: true');
+        }
+        $pem = is_file($file) && is_readable($file) ? @file_get_contents($file) : false;
+        if ($pem === false) {
+            throw new LocalFileException("cannot read the TLS CA file '$file'");
+        }
+        if (@openssl_x509_read($pem) === false) {
+            throw new LocalFileException("the TLS CA file '$file' holds no PEM certificate");
+        }
     }
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import select
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,11 +25,14 @@ from vcm.client._wire import (
     Endpoint,
     Reply,
     ReplyReader,
+    TlsOption,
     closed_before_reply,
     connect_failed,
     encode,
     ignore_progress,
     timed_out,
+    tls_context,
+    tls_failed,
 )
 from vcm.client.errors import VcmConnectionError, VcmTimeout
 from vcm.client.models import (
@@ -54,15 +59,27 @@ class _Connection:
         self.reused = False
 
     @classmethod
-    async def open(cls, host: str, port: int, connect_timeout: float) -> _Connection:
+    async def open(
+        cls, host: str, port: int, connect_timeout: float, tls: ssl.SSLContext | None
+    ) -> _Connection:
+        """Connect, then with `tls` shake hands; `connect_timeout` bounds both together."""
+        deadline = asyncio.get_running_loop().time() + connect_timeout
         try:
-            async with asyncio.timeout(connect_timeout):
+            async with asyncio.timeout_at(deadline):
                 reader, writer = await asyncio.open_connection(host, port)
         except OSError as error:
             raise VcmConnectionError(connect_failed(host, port, error, connect_timeout)) from error
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if tls is None:
+            return cls(reader, writer)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await writer.start_tls(tls, server_hostname=host)
+        except OSError as error:
+            writer.close()
+            raise VcmConnectionError(tls_failed(host, port, error, connect_timeout)) from error
         return cls(reader, writer)
 
     def closed_by_peer(self) -> bool:
@@ -116,7 +133,7 @@ class AsyncClient:
     Calls that run at the same time (``asyncio.gather``) each get a connection of their own, so
     the daemon carries them out in parallel; calls one after another reuse one connection. Use
     it as ``async with AsyncClient(...) as vcm:``, or ``await close()``. The options are those
-    of `Client`.
+    of `Client`, TLS included.
     """
 
     def __init__(
@@ -128,12 +145,15 @@ class AsyncClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         token: str | None = None,
         on_progress: Callable[[str], None] | None = None,
+        tls: TlsOption = False,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._token = token
+        self._tls = tls_context(tls, tls_ca)
         self._on_progress = on_progress or ignore_progress
         self._ids = itertools.count(1)
         self._idle: list[_Connection] = []
@@ -146,7 +166,7 @@ class AsyncClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         on_progress: Callable[[str], None] | None = None,
     ) -> AsyncClient:
-        """A client for ``VCM_HOST``, ``VCM_PORT`` and ``VCM_AUTH_TOKEN`` (each optional)."""
+        """A client configured from the environment; see `Client.from_env`."""
         endpoint = Endpoint.from_env()
         return cls(
             endpoint.host,
@@ -155,6 +175,8 @@ class AsyncClient:
             connect_timeout=connect_timeout,
             token=endpoint.token,
             on_progress=on_progress,
+            tls=endpoint.tls,
+            tls_ca=endpoint.tls_ca,
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -275,12 +297,12 @@ class AsyncClient:
             reply = await self._attempt(connection, request_id, data)
         except ConnectionLost as lost:
             if not lost.may_resend(call, connection.reused):
-                raise self._lost(call) from lost
+                raise self._lost(call, connection) from lost
             connection = await self._open()
             try:
                 reply = await self._attempt(connection, request_id, data)
             except ConnectionLost as again:
-                raise self._lost(call) from again
+                raise self._lost(call, connection) from again
         self._idle.append(connection)
         return reply
 
@@ -302,7 +324,10 @@ class AsyncClient:
         return connection
 
     async def _open(self) -> _Connection:
-        return await _Connection.open(self.host, self.port, self.connect_timeout)
+        return await _Connection.open(self.host, self.port, self.connect_timeout, self._tls)
 
-    def _lost(self, call: Call[Any]) -> VcmConnectionError:
-        return VcmConnectionError(closed_before_reply(self.host, self.port, call.command))
+    def _lost(self, call: Call[Any], connection: _Connection) -> VcmConnectionError:
+        maybe_tls = self._tls is None and not connection.reused
+        return VcmConnectionError(
+            closed_before_reply(self.host, self.port, call.command, maybe_tls=maybe_tls)
+        )

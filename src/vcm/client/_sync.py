@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,11 +25,14 @@ from vcm.client._wire import (
     Endpoint,
     Reply,
     ReplyReader,
+    TlsOption,
     closed_before_reply,
     connect_failed,
     encode,
     ignore_progress,
     timed_out,
+    tls_context,
+    tls_failed,
 )
 from vcm.client.errors import VcmConnectionError, VcmTimeout
 from vcm.client.models import (
@@ -53,13 +58,24 @@ class _Connection:
         self.reused = False
 
     @classmethod
-    def open(cls, host: str, port: int, connect_timeout: float) -> _Connection:
+    def open(
+        cls, host: str, port: int, connect_timeout: float, tls: ssl.SSLContext | None
+    ) -> _Connection:
+        """Connect, then with `tls` shake hands; `connect_timeout` bounds both together."""
+        deadline = time.monotonic() + connect_timeout
         try:
             sock = socket.create_connection((host, port), timeout=connect_timeout)
         except OSError as error:
             raise VcmConnectionError(connect_failed(host, port, error, connect_timeout)) from error
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return cls(sock)
+        if tls is None:
+            return cls(sock)
+        try:
+            sock.settimeout(_remaining(deadline))
+            return cls(tls.wrap_socket(sock, server_hostname=host))
+        except OSError as error:
+            sock.close()
+            raise VcmConnectionError(tls_failed(host, port, error, connect_timeout)) from error
 
     def closed_by_peer(self) -> bool:
         """Idle, the daemon never sends; anything readable means it closed (or broke) the line."""
@@ -114,9 +130,14 @@ class Client:
     `close()`.
 
     `timeout` bounds each operation (``None``: wait as long as the daemon works; starting a VM
-    can take minutes), `connect_timeout` only the TCP connect. `token` is sent with every
-    request, for a daemon run with ``VCM_AUTH_TOKEN``. `on_progress` receives the progress
-    lines a daemon streams before a reply.
+    can take minutes), `connect_timeout` only connecting (the TCP connect and any TLS
+    handshake). `token` is sent with every request, for a daemon run with ``VCM_AUTH_TOKEN``.
+    `on_progress` receives the progress lines a daemon streams before a reply.
+
+    `tls=True` speaks TLS, for a daemon run with ``VCM_TLS_CERT``: its certificate must name
+    `host` and chain to a CA of the system's or, given `tls_ca` (a PEM file), to one of those.
+    An `ssl.SSLContext` is used as it is. A certificate that does not verify is a
+    `VcmConnectionError` saying so; an unreadable `tls_ca` raises `LocalFileError` here.
     """
 
     def __init__(
@@ -128,12 +149,15 @@ class Client:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         token: str | None = None,
         on_progress: Callable[[str], None] | None = None,
+        tls: TlsOption = False,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._token = token
+        self._tls = tls_context(tls, tls_ca)
         self._on_progress = on_progress or ignore_progress
         self._ids = itertools.count(1)
         self._idle: list[_Connection] = []
@@ -147,7 +171,8 @@ class Client:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         on_progress: Callable[[str], None] | None = None,
     ) -> Client:
-        """A client for ``VCM_HOST``, ``VCM_PORT`` and ``VCM_AUTH_TOKEN`` (each optional)."""
+        """A client for ``VCM_HOST``, ``VCM_PORT``, ``VCM_AUTH_TOKEN``, ``VCM_TLS`` (``1`` or
+        ``true``) and ``VCM_TLS_CA`` (a CA file; implies TLS), each optional."""
         endpoint = Endpoint.from_env()
         return cls(
             endpoint.host,
@@ -156,6 +181,8 @@ class Client:
             connect_timeout=connect_timeout,
             token=endpoint.token,
             on_progress=on_progress,
+            tls=endpoint.tls,
+            tls_ca=endpoint.tls_ca,
         )
 
     def __enter__(self) -> Client:
@@ -292,12 +319,12 @@ class Client:
             reply = self._attempt(connection, request_id, data, deadline)
         except ConnectionLost as lost:
             if not lost.may_resend(call, connection.reused):
-                raise self._lost(call) from lost
+                raise self._lost(call, connection) from lost
             connection = self._open()
             try:
                 reply = self._attempt(connection, request_id, data, deadline)
             except ConnectionLost as again:
-                raise self._lost(call) from again
+                raise self._lost(call, connection) from again
         with self._lock:
             self._idle.append(connection)
         return reply
@@ -327,7 +354,10 @@ class Client:
         return connection
 
     def _open(self) -> _Connection:
-        return _Connection.open(self.host, self.port, self.connect_timeout)
+        return _Connection.open(self.host, self.port, self.connect_timeout, self._tls)
 
-    def _lost(self, call: Call[Any]) -> VcmConnectionError:
-        return VcmConnectionError(closed_before_reply(self.host, self.port, call.command))
+    def _lost(self, call: Call[Any], connection: _Connection) -> VcmConnectionError:
+        maybe_tls = self._tls is None and not connection.reused
+        return VcmConnectionError(
+            closed_before_reply(self.host, self.port, call.command, maybe_tls=maybe_tls)
+        )

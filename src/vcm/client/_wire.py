@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from vcm.client.errors import Failure, ProtocolError, error_for
+from vcm.client.errors import Failure, LocalFileError, ProtocolError, error_for
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12121
 DEFAULT_CONNECT_TIMEOUT = 5.0
-"""Seconds to wait for the TCP connection; the operation timeout is separate."""
+"""Seconds to wait for the connection (TCP, then any TLS handshake); operations are separate."""
 READ_SIZE = 65536
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 
@@ -185,10 +186,12 @@ def connect_failed(host: str, port: int, error: OSError, connect_timeout: float)
     )
 
 
-def closed_before_reply(host: str, port: int, command: str) -> str:
+def closed_before_reply(host: str, port: int, command: str, *, maybe_tls: bool = False) -> str:
+    """`maybe_tls`: a new plain-text connection was closed, as a daemon serving TLS does."""
+    hint = " (if the daemon serves TLS, connect with TLS: --tls or VCM_TLS=1)" if maybe_tls else ""
     return (
         f"the vcm daemon at {describe_address(host, port)} closed the connection before "
-        f"replying to '{command}'; it may or may not have carried it out"
+        f"replying to '{command}'; it may or may not have carried it out{hint}"
     )
 
 
@@ -201,20 +204,40 @@ def timed_out(host: str, port: int, command: str, timeout: float | None) -> str:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the daemon is and the token it wants, as read from the environment."""
+    """Where the daemon is, the token it wants and how to reach it, as read from the environment."""
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     token: str | None = None
+    tls: bool = False
+    tls_ca: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Endpoint:
-        """`VCM_HOST`, `VCM_PORT` and `VCM_AUTH_TOKEN`, each optional."""
+        """`VCM_HOST`, `VCM_PORT`, `VCM_AUTH_TOKEN`, `VCM_TLS` and `VCM_TLS_CA`, each optional.
+
+        A CA file (`VCM_TLS_CA`) implies TLS.
+        """
+        tls_ca = environ.get("VCM_TLS_CA") or None
         return cls(
             host=environ.get("VCM_HOST") or DEFAULT_HOST,
             port=parse_port(environ.get("VCM_PORT") or str(DEFAULT_PORT)),
             token=environ.get("VCM_AUTH_TOKEN") or None,
+            tls=parse_flag("VCM_TLS", environ.get("VCM_TLS", "")) or tls_ca is not None,
+            tls_ca=tls_ca,
         )
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def parse_flag(name: str, text: str) -> bool:
+    """An on/off setting such as ``VCM_TLS``: 1/true/yes/on or 0/false/no/off (or empty)."""
+    word = text.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError(f"{name} must be 1/true/yes/on or 0/false/no/off, not {text!r}")
+    return word in _TRUE
 
 
 def parse_port(text: str) -> int:
@@ -226,3 +249,52 @@ def parse_port(text: str) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"not a TCP port: {text!r}")
     return port
+
+
+# TLS: the one place both clients get their context and their TLS error messages from.
+
+TlsOption = bool | ssl.SSLContext
+"""``tls=``: False for plain TCP, True for a verifying default context, or a context to use."""
+
+
+def tls_context(tls: TlsOption, tls_ca: str | os.PathLike[str] | None) -> ssl.SSLContext | None:
+    """The context to wrap connections in, or None for plain TCP.
+
+    ``True`` is `ssl.create_default_context`: the certificate must chain to a trusted CA (the
+    system's, or only those in `tls_ca`) and name the host connected to. A context is used as is.
+    """
+    if isinstance(tls, ssl.SSLContext):
+        if tls_ca is not None:
+            raise ValueError("tls_ca goes with tls=True; load the CA into your SSLContext instead")
+        return tls
+    if not tls:
+        if tls_ca is not None:
+            raise ValueError("tls_ca needs tls=True")
+        return None
+    try:
+        return ssl.create_default_context(cafile=tls_ca)
+    except OSError as error:  # ssl.SSLError included: not a PEM certificate
+        name = os.fsdecode(tls_ca) if tls_ca is not None else "?"
+        raise LocalFileError(f"cannot load the TLS CA file {name}: {_reason(error)}") from error
+
+
+def tls_failed(host: str, port: int, error: OSError, connect_timeout: float) -> str:
+    """Why the TLS handshake after the TCP connect failed, and what to check."""
+    where = describe_address(host, port)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"TLS verification failed for the vcm daemon at {where}: {error.verify_message} "
+            f"(its certificate must name {host} and be signed by a CA this client trusts: "
+            "give it with --tls-ca or VCM_TLS_CA)"
+        )
+    reason = f"no answer within {connect_timeout:g} s" if isinstance(error, TimeoutError) else ""
+    return (
+        f"TLS handshake with the vcm daemon at {where} failed: {reason or _reason(error)} "
+        "(does it serve TLS? vcmd does with VCM_TLS_CERT and VCM_TLS_KEY)"
+    )
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, ssl.SSLError) and error.reason:
+        return str(error.reason).replace("_", " ").lower()
+    return error.strerror or str(error) or type(error).__name__

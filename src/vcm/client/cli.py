@@ -14,7 +14,13 @@ from rich.console import Console
 
 from vcm.client._output import Output, box_fields, vm_fields
 from vcm.client._sync import Client
-from vcm.client._wire import DEFAULT_CONNECT_TIMEOUT, DEFAULT_HOST, DEFAULT_PORT, parse_port
+from vcm.client._wire import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    parse_flag,
+    parse_port,
+)
 from vcm.client.errors import (
     BoxNotFound,
     BoxUnavailable,
@@ -62,6 +68,8 @@ EPILOG = f"""\
 environment:
   VCM_HOST, VCM_PORT   the daemon's address (default {DEFAULT_HOST}:{DEFAULT_PORT})
   VCM_AUTH_TOKEN       the token, for a daemon that needs one
+  VCM_TLS              1 or true: connect with TLS (as --tls)
+  VCM_TLS_CA           a PEM file of CA certificates to trust (as --tls-ca)
   NO_COLOR             no colour even on a terminal
 
 exit status:
@@ -70,7 +78,8 @@ exit status:
   {EXIT_USAGE}    usage: bad arguments, an unreadable local file, or the daemon refused the
        values (INVALID_REQUEST, REQUEST_TOO_LARGE)
   {EXIT_CONNECTION}    connection: the daemon cannot be reached, broke the connection, sent a
-       bad reply, or did not reply within --timeout
+       bad reply, did not reply within --timeout, or its TLS certificate did
+       not verify
   {EXIT_NOT_FOUND}    not found: no such VM or box (VM_NOT_FOUND, BOX_NOT_FOUND)
   {EXIT_VAGRANT}    Vagrant failed (VAGRANT_ERROR, BOX_UNAVAILABLE)
   {EXIT_POOL_EXHAUSTED}    no free IP address left (IP_POOL_EXHAUSTED)
@@ -106,25 +115,39 @@ def _common(defaults: bool) -> _Parser:
     def default(value: object) -> object:
         return value if defaults else argparse.SUPPRESS
 
+    env_host = os.environ.get("VCM_HOST") or DEFAULT_HOST
     env_port = os.environ.get("VCM_PORT") or str(DEFAULT_PORT)
     options = _Parser(add_help=False)
     group = options.add_argument_group("connection and output")
     group.add_argument("--json", action="store_true", default=default(False), help="print JSON")
     group.add_argument(
         "--host",
-        default=default(os.environ.get("VCM_HOST") or DEFAULT_HOST),
-        help="the daemon's host ($VCM_HOST, default %(default)s)",
+        default=default(env_host),
+        help=f"the daemon's host ($VCM_HOST, default {env_host})",
     )
     group.add_argument(
         "--port",
         type=_port,
         default=default(env_port),
-        help="the daemon's port ($VCM_PORT, default %(default)s)",
+        help=f"the daemon's port ($VCM_PORT, default {env_port})",
     )
     group.add_argument(
         "--token",
         default=default(os.environ.get("VCM_AUTH_TOKEN") or None),
         help="the daemon's token ($VCM_AUTH_TOKEN)",
+    )
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        default=default(False),
+        help="connect with TLS, verifying the daemon's certificate ($VCM_TLS=1)",
+    )
+    group.add_argument(
+        "--tls-ca",
+        default=default(os.environ.get("VCM_TLS_CA") or None),
+        metavar="FILE",
+        help="trust the CA certificates in PEM FILE instead of the system's; implies --tls "
+        "($VCM_TLS_CA)",
     )
     group.add_argument(
         "--timeout",
@@ -138,7 +161,7 @@ def _common(defaults: bool) -> _Parser:
         type=_seconds,
         default=default(DEFAULT_CONNECT_TIMEOUT),
         metavar="SECONDS",
-        help="give up connecting after this long (default %(default)s)",
+        help=f"give up connecting after this long (default {DEFAULT_CONNECT_TIMEOUT:g})",
     )
     return options
 
@@ -372,6 +395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `vcm` with `argv` (default: the process's arguments); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        args.tls = (
+            args.tls
+            or args.tls_ca is not None
+            or parse_flag("VCM_TLS", os.environ.get("VCM_TLS", ""))
+        )
+    except ValueError as error:
+        parser.error(str(error))
     stdout, stderr = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     out = Output(as_json=args.json, stdout=stdout, stderr=stderr)
     try:
@@ -402,6 +433,8 @@ def _client(args: argparse.Namespace, out: Output) -> Client:
         connect_timeout=args.connect_timeout,
         token=args.token,
         on_progress=out.progress,
+        tls=args.tls,
+        tls_ca=args.tls_ca,
     )
 
 

@@ -131,7 +131,7 @@ class ProtocolError(VcmError):
 
 
 class LocalFileError(VcmError):
-    """A local file given to `create_box` could not be read as UTF-8 text."""
+    """A local file could not be read: one given to `create_box` (as UTF-8 text), or the TLS CA."""
 
     code = "LOCAL_FILE"
 

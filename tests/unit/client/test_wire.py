@@ -156,3 +156,25 @@ class TestEndpoint:
     def test_a_bad_port_names_the_value(self, port: str) -> None:
         with pytest.raises(ValueError, match=repr(port)):
             Endpoint.from_env({"VCM_PORT": port})
+
+    @pytest.mark.parametrize(
+        ("environ", "tls", "tls_ca"),
+        [
+            ({"VCM_TLS": "1"}, True, None),
+            ({"VCM_TLS": "TRUE"}, True, None),
+            ({"VCM_TLS": "0"}, False, None),
+            ({"VCM_TLS": "false"}, False, None),
+            ({"VCM_TLS": ""}, False, None),
+            ({"VCM_TLS_CA": "/etc/vcm/ca.pem"}, True, "/etc/vcm/ca.pem"),
+            ({"VCM_TLS": "1", "VCM_TLS_CA": "ca.pem"}, True, "ca.pem"),
+        ],
+    )
+    def test_reads_tls_and_a_ca_file_implies_tls(
+        self, environ: dict[str, str], tls: bool, tls_ca: str | None
+    ) -> None:
+        endpoint = Endpoint.from_env(environ)
+        assert (endpoint.tls, endpoint.tls_ca) == (tls, tls_ca)
+
+    def test_a_bad_tls_value_names_the_variable_and_value(self) -> None:
+        with pytest.raises(ValueError, match=r"VCM_TLS .*'maybe'"):
+            Endpoint.from_env({"VCM_TLS": "maybe"})

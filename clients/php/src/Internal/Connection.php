@@ -14,16 +14,23 @@ use Vcm\Exception\TimeoutException;
  * the connect or the operation timeout. After any failure the connection is closed, and the
  * next exchange opens a new one.
  *
+ * With $tls, the connection is TLS (1.2 or later) over that TCP connection: the daemon's
+ * certificate must chain to a CA of $tlsCaFile (or of the system's when null) and name $host.
+ * The connect timeout bounds the TCP connect and the handshake together.
+ *
  * @internal
  */
 final class Connection
 {
     private const CHUNK = 65536;
+    private const TLS_METHODS = STREAM_CRYPTO_METHOD_TLSv1_2_CLIENT | STREAM_CRYPTO_METHOD_TLSv1_3_CLIENT;
 
     /** @var resource|null */
     private $stream = null;
     private string $buffer = '';
     private float $deadline = 0.0;
+    /** whether a line came on the current connection: one closed before that may want TLS */
+    private bool $answered = false;
 
     public function __construct(
         private readonly string $host,
@@ -31,6 +38,8 @@ final class Connection
         private readonly float $connectTimeout,
         private readonly float $timeout,
         private readonly int $maxReplyBytes,
+        private readonly bool $tls = false,
+        private readonly ?string $tlsCaFile = null,
     ) {
     }
 
@@ -102,7 +111,20 @@ final class Connection
             ? "[{$this->host}]"
             : $this->host;
         $address = "tcp://$host:{$this->port}";
-        $context = stream_context_create(['socket' => ['tcp_nodelay' => true]]);
+        $options = ['socket' => ['tcp_nodelay' => true]];
+        if ($this->tls) {
+            $options['ssl'] = array_filter([
+                'verify_peer' => true,
+                'verify_peer_name' => true,
+                'peer_name' => trim($this->host, '[]'),
+                'allow_self_signed' => false,
+                'cafile' => $this->tlsCaFile,
+                'crypto_method' => self::TLS_METHODS,
+                'disable_compression' => true,
+            ], static fn (mixed $value): bool => $value !== null);
+        }
+        $context = stream_context_create($options);
+        $deadline = self::now() + $this->connectTimeout;
         $errno = 0;
         $errstr = '';
         $stream = @stream_socket_client(
@@ -125,8 +147,84 @@ final class Connection
         stream_set_blocking($stream, false);
         stream_set_read_buffer($stream, 0);
         stream_set_write_buffer($stream, 0);
+        if ($this->tls) {
+            $this->shakeHands($stream, $deadline);
+        }
         $this->stream = $stream;
         $this->buffer = '';
+        $this->answered = false;
+    }
+
+    /**
+     * The TLS handshake on the connected (non-blocking) $stream, by $deadline; closes it on failure.
+     *
+     * @param resource $stream
+     */
+    private function shakeHands($stream, float $deadline): void
+    {
+        $where = "{$this->host}:{$this->port}";
+        $warnings = [];
+        set_error_handler(static function (int $level, string $message) use (&$warnings): bool {
+            $warnings[] = $message;
+
+            return true;
+        });
+        try {
+            while (($done = stream_socket_enable_crypto($stream, true, self::TLS_METHODS)) === 0) {
+                $left = $deadline - self::now();
+                if ($left <= 0) {
+                    @fclose($stream);
+                    throw new TimeoutException(sprintf(
+                        'TLS handshake with the vcm daemon at %s failed: no answer within %s s '
+                        . '(does it serve TLS? vcmd does with VCM_TLS_CERT and VCM_TLS_KEY)',
+                        $where,
+                        self::seconds($this->connectTimeout),
+                    ));
+                }
+                // Wait for the daemon's answer; at most 0.1 s, should OpenSSL want to write instead.
+                $read = [$stream];
+                $write = null;
+                $except = null;
+                @stream_select($read, $write, $except, 0, (int) (min($left, 0.1) * 1e6));
+            }
+        } finally {
+            restore_error_handler();
+        }
+        if ($done === true) {
+            return;
+        }
+        @fclose($stream);
+        $reason = self::tlsReason($warnings);
+        if (preg_match('/certificate verify failed|did not match expected|peer certificate/i', $reason) === 1) {
+            throw new ConnectionException(
+                "TLS verification failed for the vcm daemon at $where: $reason (its certificate must "
+                . "name {$this->host} and be signed by a CA this client trusts: give it as tlsCaFile)"
+            );
+        }
+        throw new ConnectionException(
+            "TLS handshake with the vcm daemon at $where failed: $reason "
+            . '(does it serve TLS? vcmd does with VCM_TLS_CERT and VCM_TLS_KEY)'
+        );
+    }
+
+    /**
+     * What OpenSSL or PHP said about a failed handshake, without PHP's function prefix.
+     *
+     * @param list<string> $warnings
+     */
+    private static function tlsReason(array $warnings): string
+    {
+        $reasons = [];
+        foreach ($warnings as $warning) {
+            $warning = (string) preg_replace('/^stream_socket_enable_crypto\(\): /', '', $warning);
+            if (preg_match_all('/^error:[0-9A-Fa-f]+:[^:]*:[^:]*:(.+)$/m', $warning, $found) > 0) {
+                array_push($reasons, ...$found[1]);
+            } elseif (!str_starts_with($warning, 'SSL operation failed')) {
+                $reasons[] = $warning;
+            }
+        }
+
+        return $reasons === [] ? 'the connection was closed' : implode('; ', array_unique($reasons));
     }
 
     /**
@@ -204,6 +302,7 @@ final class Connection
             if ($end !== false) {
                 $line = substr($this->buffer, 0, $end);
                 $this->buffer = (string) substr($this->buffer, $end + 1);
+                $this->answered = true;
 
                 return $line;
             }
@@ -216,8 +315,14 @@ final class Connection
             $chunk = @fread($this->stream, self::CHUNK);
             if ($chunk === false || ($chunk === '' && feof($this->stream))) {
                 throw new ConnectionException(sprintf(
-                    'the vcm daemon closed the connection before replying%s',
-                    $this->buffer === '' ? '' : ' in full (got ' . self::excerpt($this->buffer) . ')',
+                    'the vcm daemon at %s:%d closed the connection before replying%s',
+                    $this->host,
+                    $this->port,
+                    match (true) {
+                        $this->buffer !== '' => ' in full (got ' . self::excerpt($this->buffer) . ')',
+                        !$this->tls && !$this->answered => ' (if the daemon serves TLS, connect with tls: true)',
+                        default => '',
+                    },
                 ));
             }
             $this->buffer .= $chunk;
@@ -238,7 +343,7 @@ final class Connection
                 . 'carry the request out',
                 $this->host,
                 $this->port,
-                rtrim(rtrim(sprintf('%.3f', $this->timeout), '0'), '.'),
+                self::seconds($this->timeout),
                 $doing,
             ));
         }
@@ -246,6 +351,11 @@ final class Connection
         $ready = @stream_select($read, $write, $except, $seconds, (int) (($left - $seconds) * 1e6));
 
         return $ready === false ? 0 : $ready; // false: interrupted by a signal; retry until the deadline
+    }
+
+    private static function seconds(float $seconds): string
+    {
+        return rtrim(rtrim(sprintf('%.3f', $seconds), '0'), '.');
     }
 
     private static function now(): float

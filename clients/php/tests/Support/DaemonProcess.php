@@ -11,15 +11,24 @@ use Vcm\Client;
  *
  * The interpreter is $VCM_PYTHON, or the repository's .venv/bin/python. VCM_* variables of the
  * calling environment are not passed on: only the settings given here apply.
+ *
+ * Given $tlsNames (a subjectAltName such as "IP:127.0.0.1"), it serves TLS with a new self-signed
+ * certificate for those names, made with the openssl command; that certificate is $tlsCaFile, and
+ * client() connects with TLS trusting it.
  */
 final class DaemonProcess
 {
+    public const LOOPBACK_NAMES = 'IP:127.0.0.1,DNS:localhost';
+
     /** @var array<int, self> */
     private static array $running = [];
 
     public string $host = '127.0.0.1';
     public int $port = 0;
     public readonly string $stateDir;
+    public readonly ?string $tlsCaFile;
+    /** @var array<string, string> */
+    private readonly array $settings;
 
     /** @var resource|null */
     private $process = null;
@@ -29,11 +38,42 @@ final class DaemonProcess
 
     /**
      * @param array<string, string> $settings VCM_* variables for the daemon
+     * @param string|null $tlsNames serve TLS with a certificate for these subjectAltNames
      */
-    public function __construct(private readonly array $settings = ['VCM_DRIVER' => 'simulated'])
+    public function __construct(array $settings = ['VCM_DRIVER' => 'simulated'], ?string $tlsNames = null)
     {
         $this->stateDir = self::temporaryDirectory('vcm-php-daemon-');
         $this->logFile = $this->stateDir . '/daemon.log';
+        $this->tlsCaFile = $tlsNames === null ? null : $this->stateDir . '/tls-cert.pem';
+        if ($this->tlsCaFile !== null) {
+            $key = $this->stateDir . '/tls-key.pem';
+            self::makeCertificate((string) $tlsNames, $this->tlsCaFile, $key);
+            $settings += ['VCM_TLS_CERT' => $this->tlsCaFile, 'VCM_TLS_KEY' => $key];
+        }
+        $this->settings = $settings;
+    }
+
+    /**
+     * A self-signed certificate (its own CA) and its key, for the subjectAltName $names.
+     */
+    public static function makeCertificate(string $names, string $certFile, string $keyFile): void
+    {
+        $command = [
+            'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+            '-subj', '/CN=vcm test', '-addext', "subjectAltName=$names",
+            '-keyout', $keyFile, '-out', $certFile,
+        ];
+        $pipes = [];
+        $descriptors = [0 => ['file', '/dev/null', 'r'], 1 => ['file', '/dev/null', 'w'], 2 => ['pipe', 'w']];
+        $process = proc_open($command, $descriptors, $pipes);
+        if ($process === false) {
+            throw new \RuntimeException('cannot run openssl');
+        }
+        $errors = (string) stream_get_contents($pipes[2]);
+        fclose($pipes[2]);
+        if (proc_close($process) !== 0 || !is_file($certFile)) {
+            throw new \RuntimeException("openssl could not make a certificate: $errors");
+        }
     }
 
     public static function repoRoot(): string
@@ -112,10 +152,15 @@ final class DaemonProcess
     }
 
     /**
-     * @param array<string, mixed> $options named arguments for Client, after host and port
+     * @param array<string, mixed> $options named arguments for Client, after host and port; for a
+     *        TLS daemon, tls and tlsCaFile default to trusting its certificate
      */
     public function client(array $options = []): Client
     {
+        if ($this->tlsCaFile !== null) {
+            $options += ['tls' => true, 'tlsCaFile' => $this->tlsCaFile];
+        }
+
         return new Client($this->host, $this->port, ...$options);
     }
 

@@ -8,7 +8,8 @@ use PHPUnit\Framework\TestCase;
 use Vcm\Client;
 
 /**
- * Tests against one real daemon per test class, started with daemonSettings().
+ * Tests against one real daemon per test class, started with daemonSettings() (and serving TLS
+ * for daemonTlsNames(), when that is not null).
  */
 abstract class DaemonTestCase extends TestCase
 {
@@ -23,9 +24,17 @@ abstract class DaemonTestCase extends TestCase
         return ['VCM_DRIVER' => 'simulated'];
     }
 
+    /**
+     * The subjectAltName of the certificate the daemon serves TLS with; null: plain TCP.
+     */
+    protected static function daemonTlsNames(): ?string
+    {
+        return null;
+    }
+
     public static function setUpBeforeClass(): void
     {
-        static::$daemon = (new DaemonProcess(static::daemonSettings()))->start();
+        static::$daemon = (new DaemonProcess(static::daemonSettings(), static::daemonTlsNames()))->start();
     }
 
     public static function tearDownAfterClass(): void
