@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
@@ -317,6 +318,23 @@ class TestReconcile:
         vm = service.get_vm(vm_id)
         assert vm.state == VmState.ERROR
         assert "no longer has" in vm.detail
+
+    def test_an_interrupted_box_removal_is_finished(
+        self, vagrant: FakeVagrant, store: InMemoryStore
+    ) -> None:
+        service = make_service(vagrant, store)
+        [vm_id] = started(service)
+        box_id = service.get_vm(vm_id).box_id
+        vagrant.fail("destroy")
+        assert service.destroy_box(box_id).failed
+        assert store.saved is not None  # now mark it as a daemon killed mid-removal leaves it
+        store.saved.boxes[box_id] = replace(store.saved.boxes[box_id], removing=True)
+        vagrant.failing.clear()
+        restarted = make_service(vagrant, store)
+        assert f"{box_id}: removal was interrupted; finished it" in restarted.reconcile()
+        assert restarted.list_boxes() == []
+        assert restarted.list_vms() == []
+        assert vagrant.machines() == []
 
     def test_a_backend_failure_leaves_the_record_and_says_so(
         self, service: VcmService, vagrant: FakeVagrant

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from importlib import resources
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MACHINE_FILE = "machine.json"
 KILL_AFTER_SECONDS = 15
+STRAY_POLL_SECONDS = 1.0
 TIMED_OUT = (124, 137)
 _STATUS = {
     "running": MachineStatus.RUNNING,
@@ -137,6 +139,7 @@ class VagrantCli:
         root = self._dir / vm_id
         if not root.is_dir():
             return
+        self._wait_for_strays(root)
         if (root / "Vagrantfile").exists():
             self._run(root, self._command_timeout, "destroy", lambda v: v.destroy())
         shutil.rmtree(root)
@@ -145,6 +148,7 @@ class VagrantCli:
         root = self._dir / vm_id
         if not (root / "Vagrantfile").exists():
             return MachineStatus.NOT_CREATED
+        self._wait_for_strays(root)
         statuses = self._run(root, self._command_timeout, "status", lambda v: v.status())
         state = statuses[0].state if statuses else "not_created"
         return _STATUS.get(state, MachineStatus.OTHER)
@@ -153,6 +157,23 @@ class VagrantCli:
         if not self._dir.is_dir():
             return []
         return sorted(entry.name for entry in self._dir.iterdir() if entry.is_dir())
+
+    def _wait_for_strays(self, root: Path) -> None:
+        """Let a vagrant left running in `root` (by a daemon that was killed) finish first.
+
+        Callers hold the VM's lock, so any process working in its directory is not ours; judging
+        or destroying the machine under it would race Vagrant's own machine lock.
+        """
+        deadline = time.monotonic() + self._up_timeout + KILL_AFTER_SECONDS
+        while pids := processes_in(root):
+            if time.monotonic() > deadline:
+                raise BackendError(f"processes {pids} still work in {root}; try again later")
+            log.info(
+                "%s: waiting for vagrant left running by an earlier daemon (pids %s)",
+                root.name,
+                pids,
+            )
+            time.sleep(STRAY_POLL_SECONDS)
 
     def _has_box(self, box: str) -> bool:
         boxes = self._run(self._dir, self._command_timeout, "box list", lambda v: v.box_list())
@@ -250,6 +271,18 @@ class VagrantCli:
         else:
             target.write_text(text or "", encoding="utf-8")
         return target.relative_to(root).as_posix()
+
+
+def processes_in(directory: Path) -> list[int]:
+    """The pids of processes whose working directory is `directory` (Linux /proc)."""
+    target = os.path.realpath(directory)
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(entry / "cwd") == target:
+                    pids.append(int(entry.name))
+    return sorted(pids)
 
 
 def _error_exit(output: bytes | None) -> str:

@@ -120,6 +120,9 @@ class VcmService:
     def destroy_box(self, box_id: str) -> BulkResult:
         with self._registry.change() as state:
             state.boxes[box_id] = replace(self._box(state, box_id), removing=True)
+        return self._remove_box(box_id)
+
+    def _remove_box(self, box_id: str) -> BulkResult:
         vm_ids = [vm.vm_id for vm in self._registry.state.vms_of(box_id)]
         result = self._each(vm_ids, self.destroy_vm)
         with self._registry.change() as state:
@@ -154,7 +157,16 @@ class VcmService:
             changes.append(self._attempt(vm_id, self._reconcile_vm))
         for orphan in sorted(set(self._vagrant.machines()) - set(self._registry.state.vms)):
             changes.append(self._attempt(orphan, self._destroy_orphan))
+        for box in list(self._registry.state.boxes.values()):
+            if box.removing:
+                changes.append(self._finish_box_removal(box.box_id))
         return [change for change in changes if change]
+
+    def _finish_box_removal(self, box_id: str) -> str:
+        result = self._remove_box(box_id)
+        if result.failed:
+            return f"{box_id}: removal was interrupted; {len(result.failed)} VMs could not go"
+        return f"{box_id}: removal was interrupted; finished it"
 
     @staticmethod
     def _attempt(vm_id: str, fix: Callable[[str], str]) -> str:
