@@ -268,6 +268,10 @@ class VcmService:
             log.error("%s: could not record %s: %s", vm_id, changes, failure)
 
     def _update(self, vm_id: str, **changes: Any) -> Vm:
+        # Look before taking the registry lock: start_vm takes a new VM's lock while holding the
+        # registry lock, so whoever holds the lock of a vmID not recorded yet (a destroy of the
+        # VM a start is creating) must give it up, not wait for the registry lock: a deadlock.
+        self._vm(self._registry.state, vm_id)
         with self._registry.change() as state:
             vm = replace(self._vm(state, vm_id), **changes)
             state.vms[vm_id] = vm
