@@ -62,6 +62,7 @@ def stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stub:
     control.mkdir()
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("STUB_DIR", str(control))
+    monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant-home"))
     return Stub(control)
 
 
@@ -197,6 +198,22 @@ def test_ensure_box_adds_only_a_missing_box(tmp_path: Path, stub: Stub, files: F
     assert [call for _, call in stub.calls()] == ["box list --machine-readable"]
     cli.ensure_box("other/box")
     assert stub.calls()[-1][1] == "box add other/box --provider docker"
+
+
+def test_a_box_in_vagrants_box_store_needs_no_vagrant_call(
+    tmp_path: Path, stub: Stub, files: FilesRoot
+) -> None:
+    stored = tmp_path / "vagrant-home" / "boxes" / "vcm-VAGRANTSLASH-bookworm-test" / "0"
+    (stored / "lxc").mkdir(parents=True)
+    (stored / "lxc" / "metadata.json").write_text('{"provider": "lxc"}')
+    cli = make_cli(tmp_path, files)
+    cli.ensure_box("vcm/bookworm-test")
+    assert stub.calls()[-1][1].startswith("box add vcm/bookworm-test")
+    (stored / "docker").mkdir()
+    (stored / "docker" / "metadata.json").write_text('{"provider": "docker"}')
+    calls = len(stub.calls())
+    cli.ensure_box("vcm/bookworm-test")
+    assert len(stub.calls()) == calls
 
 
 def test_a_box_for_another_provider_does_not_count(

@@ -176,8 +176,21 @@ class VagrantCli:
             time.sleep(STRAY_POLL_SECONDS)
 
     def _has_box(self, box: str) -> bool:
+        if self._box_on_disk(box):
+            return True
         boxes = self._run(self._dir, self._command_timeout, "box list", lambda v: v.box_list())
         return any(item.name == box and self._provider in (None, item.provider) for item in boxes)
+
+    def _box_on_disk(self, box: str) -> bool:
+        """Whether Vagrant's box store holds `box` for our provider, without starting Ruby.
+
+        The layout is VAGRANT_HOME/boxes/NAME/VERSION/PROVIDER/metadata.json, '/' in NAME being
+        written '-VAGRANTSLASH-'. A miss is not final: `vagrant box list` decides then.
+        """
+        home = Path(self._env.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
+        versions = home / "boxes" / box.replace("/", "-VAGRANTSLASH-")
+        providers = [self._provider] if self._provider else ["*"]
+        return any(any(versions.glob(f"*/{provider}/metadata.json")) for provider in providers)
 
     def _project(self, vm_id: str) -> Path:
         root = self._dir / vm_id
