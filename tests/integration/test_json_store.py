@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -49,6 +50,25 @@ def test_what_is_saved_loads_back_equal(tmp_path: Path) -> None:
     state = sample_state()
     store.save(state)
     assert JsonStateStore(tmp_path / "state.json").load() == state
+
+
+def test_saves_after_changes_write_only_the_current_records(tmp_path: Path) -> None:
+    store = JsonStateStore(tmp_path / "state.json")
+    state = sample_state()
+    store.save(state)
+    vm = state.vms["vcm_1_1"]
+    changed = state.copy()
+    changed.vms["vcm_1_1"] = replace(vm, state=VmState.RUNNING, detail="")
+    changed.vms["vcm_1_2"] = replace(vm, vm_id="vcm_1_2", ip=IPv4Address("192.168.33.3"))
+    store.save(changed)
+    assert JsonStateStore(tmp_path / "state.json").load() == changed
+    del changed.vms["vcm_1_1"]
+    del changed.boxes["vcm_1"]
+    store.save(changed)
+    assert JsonStateStore(tmp_path / "state.json").load() == changed
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert [vm["vmID"] for vm in saved["vms"]] == ["vcm_1_2"]
+    assert saved["boxes"] == []
 
 
 def test_a_missing_file_is_an_empty_state(tmp_path: Path) -> None:

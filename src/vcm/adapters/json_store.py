@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from vcm.adapters.atomic_file import write_atomically
 from vcm.adapters.codec import box_from_json, box_to_json, vm_from_json, vm_to_json
 from vcm.domain.errors import StateError, VcmError
-from vcm.domain.model import State
+from vcm.domain.model import Box, State, Vm
 
 SCHEMA = 1
+_Record = TypeVar("_Record")
+
+
+class _Fragments(Generic[_Record]):
+    """The JSON text of each record, kept while that very record object is in the state.
+
+    Records are immutable and replaced on change, so one mutation re-encodes one record and
+    the rest of the document is joined from text already made.
+    """
+
+    def __init__(self, to_json: Callable[[_Record], dict[str, Any]]) -> None:
+        self._to_json = to_json
+        self._texts: dict[str, tuple[_Record, str]] = {}
+
+    def join(self, records: dict[str, _Record]) -> str:
+        texts = {}
+        for key, record in records.items():
+            known = self._texts.get(key)
+            if known is None or known[0] is not record:
+                known = (record, json.dumps(self._to_json(record), separators=(",", ":")))
+            texts[key] = known
+        self._texts = texts
+        return ",".join(text for _, text in texts.values())
 
 
 class JsonStateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._boxes = _Fragments[Box](box_to_json)
+        self._vms = _Fragments[Vm](vm_to_json)
 
     def load(self) -> State:
         try:
@@ -34,7 +60,10 @@ class JsonStateStore:
             ) from error
 
     def save(self, state: State) -> None:
-        document = json.dumps(_state_to_json(state), separators=(",", ":"))
+        document = (
+            f'{{"schema":{SCHEMA},"box_counter":{int(state.box_counter)},'
+            f'"boxes":[{self._boxes.join(state.boxes)}],"vms":[{self._vms.join(state.vms)}]}}'
+        )
         try:
             write_atomically(self.path, document)
         except OSError as error:
