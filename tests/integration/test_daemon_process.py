@@ -204,3 +204,19 @@ def test_an_unreadable_certificate_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "VCM_TLS_CERT" in result.stderr
+
+
+def test_floods_of_bad_input_leave_its_memory_bounded(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated").start()
+    flood = 64 * 1024 * 1024
+    with Wire(daemon.host, daemon.port, timeout=120) as wire:
+        assert wire.ask({"command": "info", "subcommand": "VM all"})["error"] is False
+        before = daemon.rss_bytes()
+        wire.send(b'{"command": "create", "box": "' + b"a" * flood + b'"}')
+        assert wire.reply()["code"] == "REQUEST_TOO_LARGE"
+        wire.send(b"not json\n" * 20_000)
+        assert {wire.reply()["code"] for _ in range(20_000)} == {"INVALID_JSON"}
+        assert wire.ask({"command": "info", "subcommand": "VM all"})["VMS"] == []
+        grown = daemon.rss_bytes() - before
+    assert daemon.stop() == 0
+    assert grown < 32 * 1024 * 1024, f"RSS grew by {grown / 2**20:.0f} MiB on {flood >> 20} MiB"

@@ -55,6 +55,13 @@ class DaemonProcess:
         self.kill()
         raise RuntimeError(f"the daemon did not start listening:\n{self.log}")
 
+    def rss_bytes(self) -> int:
+        """The daemon's resident memory, from /proc."""
+        assert self._process is not None
+        status = Path(f"/proc/{self._process.pid}/status").read_text()
+        [line] = [line for line in status.splitlines() if line.startswith("VmRSS:")]
+        return int(line.split()[1]) * 1024
+
     def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.log:

@@ -103,7 +103,7 @@ class SocketServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._idle_timeout
         try:
-            while data := await asyncio.wait_for(reader.read(READ_SIZE), deadline - loop.time()):
+            while data := await _read_by(reader, deadline):
                 if frames := splitter.feed(data):
                     await self._answer_all(frames, writer, peer)
                     deadline = loop.time() + self._idle_timeout
@@ -132,7 +132,9 @@ class SocketServer:
             reply = await self._run(prepared)
             _audit(peer, prepared, reply, time.monotonic() - began)
             writer.write(encode(reply))
-            await asyncio.wait_for(writer.drain(), self._idle_timeout)
+            if writer.transport.get_write_buffer_size() > READ_SIZE:
+                async with asyncio.timeout(self._idle_timeout):
+                    await writer.drain()
 
     async def _run(self, prepared: Prepared) -> Reply:
         if not prepared.slow:
@@ -146,6 +148,11 @@ class SocketServer:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.set()
+
+
+async def _read_by(reader: asyncio.StreamReader, deadline: float) -> bytes:
+    async with asyncio.timeout_at(deadline):
+        return await reader.read(READ_SIZE)
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

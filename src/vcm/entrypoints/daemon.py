@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import logging
 import os
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             container.service()
         except StateError as error:
             raise StartupError(str(error)) from error
+        gc.freeze()  # the loaded state lives long: keep it out of every full collection
         left = asyncio.run(serve(container, settings))
     except StartupError as error:
         print(f"vcmd: {error}", file=sys.stderr)
