@@ -28,11 +28,13 @@ daemon = seed.daemon
 COUNT_RUNS = "echo run >> /var/tmp/vcm-provisioned\n"
 
 
-def timed(wire: Wire, request: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
+def timed(
+    wire: Wire, request: dict[str, Any], timings: dict[str, float], label: str = ""
+) -> dict[str, Any]:
     began = time.monotonic()
     reply = wire.ask(request)
     name = request["command"] + (f" {request['subcommand']}" if "subcommand" in request else "")
-    timings[name] = round(time.monotonic() - began, 1)
+    timings[label or name] = round(time.monotonic() - began, 1)
     return reply
 
 
@@ -91,7 +93,7 @@ def test_exec_provision_reload_resources_and_refusals(daemon: DaemonProcess, pro
     refused = wire.ask({"command": "exec", "vmID": vm_id, "argv": ["true"]})
     assert refused["code"] == "INVALID_REQUEST"
     assert "is stopped" in refused["message"]
-    booted = timed(wire, {"command": "reload", "vmID": vm_id}, timings)
+    booted = timed(wire, {"command": "reload", "vmID": vm_id}, timings, "reload of a stopped VM")
     assert booted["state"] == "running", booted
     assert run(wire, vm_id, "true")["exitStatus"] == 0
     print(f"{provider} timings (s): {timings}")
@@ -151,6 +153,7 @@ def check_refusals(wire: Wire, vm_id: str, provider: str, timings: dict[str, flo
         refused = timed(wire, request, timings)
         assert (refused["error"], refused["code"]) == (True, "UNSUPPORTED"), refused
         assert f"the {provider} provider cannot" in refused["message"]
+        print(f"{provider}: {request['command']} -> {refused['message']}")
         assert wire.ask({"command": "info", "subcommand": f"VM {vm_id}"})["VMS"] == before
     resumed = wire.ask({"command": "resume", "vmID": vm_id})
     assert (resumed["error"], resumed["state"]) == (False, "running")
