@@ -366,6 +366,15 @@ class TestExecQuoting:
         assert result.stderr == ""
         assert not Path("/tmp/pwned").exists()
 
+    def test_what_the_login_prints_before_the_command_is_dropped(
+        self, cli: VagrantCli, stub: Stub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        profile = tmp_path / "profile"
+        profile.write_text("echo motd of the day; echo login warning >&2\n")
+        monkeypatch.setenv("BASH_ENV", str(profile))
+        result = cli.exec("vcm_1_1", ["echo", "only this"], 10)
+        assert (result.stdout, result.stderr) == ("only this\n", "")
+
     def test_exit_status_and_stderr(self, cli: VagrantCli) -> None:
         result = cli.exec("vcm_1_1", ["sh", "-c", "echo oops >&2; exit 7"], 10)
         assert (result.exit_status, result.stdout, result.stderr) == (7, "", "oops\n")

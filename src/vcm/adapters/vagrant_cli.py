@@ -54,6 +54,7 @@ _UNSUPPORTED = frozenset(
     }
 )
 EXEC_OUTPUT_LIMIT = 1024 * 1024
+EXEC_PREAMBLE_LIMIT = 64 * 1024  # room for what the login prints before the marker
 EXEC_CONNECT_GRACE = 60
 DOCKER_ID = Path(".vagrant/machines/default/docker/id")
 
@@ -216,34 +217,37 @@ class VagrantCli:
     def exec(self, vm_id: str, argv: list[str], timeout: int) -> ExecResult:
         """Run argv through `vagrant ssh -c`: the guest's login shell parses a quoted argv.
 
-        A marker on stderr shows that the command itself started (whatever came before it is
-        the login's own noise); without it, Vagrant or ssh failed. The guest's coreutils
-        `timeout` ends the command; the host kills vagrant if it hangs on connecting.
+        A marker on stdout and stderr shows that the command itself started (whatever came
+        before it is the login's own noise, and is dropped); without it, Vagrant or ssh failed.
+        The guest's coreutils `timeout` ends the command; the host kills vagrant if it hangs on
+        connecting.
         """
         root = self._project(vm_id)
         marker = f"vcm-exec-{uuid.uuid4().hex}"
         remote = (
-            f"printf '%s\\n' {marker} >&2; "
+            f"printf '%s\\n' {marker}; printf '%s\\n' {marker} >&2; "
             f"exec timeout --kill-after=5 -- {timeout} {shlex.join(argv)}"
         )
         limit = timeout + EXEC_CONNECT_GRACE
         command = ["timeout", f"--kill-after={KILL_AFTER_SECONDS}", str(limit)]
         command += [_vagrant_exe(), "ssh", "--no-tty", "-c", remote]
         began = time.monotonic()
-        status, (stdout, cut_out), (stderr, cut_err) = _run_bounded(command, root, self._env)
+        status, stdout, stderr = _run_bounded(command, root, self._env)
         elapsed = time.monotonic() - began
-        said = stderr.decode(errors="replace")
-        if elapsed >= limit or marker not in said:
+        line = f"{marker}\n".encode()
+        if elapsed >= limit or line not in stderr[0]:
+            said = stderr[0].decode(errors="replace").strip()
             raise BackendError(
-                f"vagrant ssh could not run the command (exit {status}): "
-                f"{said.strip() or 'no output'}"
+                f"vagrant ssh could not run the command (exit {status}): {said or 'no output'}"
             )
+        out, out_cut = _after_marker(stdout, line)
+        err, err_cut = _after_marker(stderr, line)
         return ExecResult(
             exit_status=status,
-            stdout=stdout.decode(errors="replace"),
-            stderr=said.split(marker + "\n", 1)[-1],
-            stdout_truncated=cut_out,
-            stderr_truncated=cut_err,
+            stdout=out,
+            stderr=err,
+            stdout_truncated=out_cut,
+            stderr_truncated=err_cut,
             timed_out=status == 124 and elapsed >= timeout,
         )
 
@@ -465,6 +469,15 @@ def _snapshot_names(output: str) -> list[str]:
     return [name for name in names if name]
 
 
+def _after_marker(kept: tuple[bytes, bool], line: bytes) -> tuple[str, bool]:
+    """The command's own output (after the marker line), cut at EXEC_OUTPUT_LIMIT bytes."""
+    data, overflowed = kept
+    before, found, after = data.partition(line)
+    output = after if found else before
+    cut = overflowed or len(output) > EXEC_OUTPUT_LIMIT
+    return output[:EXEC_OUTPUT_LIMIT].decode(errors="replace"), cut
+
+
 def _vagrant_exe() -> str:
     exe = shutil.which("vagrant")
     if exe is None:
@@ -475,7 +488,7 @@ def _vagrant_exe() -> str:
 def _run_bounded(
     command: list[str], cwd: Path, env: dict[str, str]
 ) -> tuple[int, tuple[bytes, bool], tuple[bytes, bool]]:
-    """Run `command`; keep at most EXEC_OUTPUT_LIMIT bytes of stdout and of stderr each."""
+    """Run `command`; keep the first bytes of stdout and of stderr, and whether more came."""
     try:
         process = subprocess.Popen(
             command,
@@ -502,11 +515,12 @@ def _run_bounded(
 
 
 def _drain(stream: IO[bytes], kept: dict[str, tuple[bytes, bool]], name: str) -> None:
+    limit = EXEC_PREAMBLE_LIMIT + EXEC_OUTPUT_LIMIT
     data = bytearray()
     total = 0
     with stream:
         while chunk := stream.read(65536):
             total += len(chunk)
-            if len(data) < EXEC_OUTPUT_LIMIT:
-                data += chunk[: EXEC_OUTPUT_LIMIT - len(data)]
-    kept[name] = (bytes(data), total > EXEC_OUTPUT_LIMIT)
+            if len(data) < limit:
+                data += chunk[: limit - len(data)]
+    kept[name] = (bytes(data), total > limit)

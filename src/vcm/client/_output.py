@@ -182,6 +182,10 @@ def box_fields(box: Box) -> list[tuple[str, str]]:
         ("hostname", box.hostname),
         ("VMs", ", ".join(box.vm_ids) or "-"),
     ]
+    if box.cpus is not None:
+        pairs.append(("cpus", str(box.cpus)))
+    if box.memory is not None:
+        pairs.append(("memory", f"{box.memory} MiB"))
     pairs += [("file", describe_provisioner(item)) for item in box.files]
     pairs += [("puppet", describe_provisioner(item)) for item in box.puppet]
     pairs += [("shell", describe_provisioner(item)) for item in box.shell]
