@@ -283,9 +283,11 @@ def test_a_provider_that_cannot_suspend_is_unsupported_by_name(
     tmp_path: Path, stub: Stub, files: FilesRoot, error_class: str, action: str
 ) -> None:
     cli = created(tmp_path, stub, files)
-    stub.on(action, out=f"1700000000,,error-exit,{error_class},Suspend is not supported\n", rc=1)
-    with pytest.raises(Unsupported, match="the docker provider cannot suspend: Suspend is not"):
+    said = "Suspend is not supported.\\nThis is probably a bug%!(VAGRANT_COMMA) report it."
+    stub.on(action, out=f"1700000000,,error-exit,{error_class},{said}\n", rc=1)
+    with pytest.raises(Unsupported) as raised:
         cli.suspend("vcm_1_1")
+    assert str(raised.value) == "the docker provider cannot suspend: Suspend is not supported."
     assert stub.calls()[-1][1] == "suspend --machine-readable"
 
 

@@ -359,7 +359,8 @@ class VagrantCli:
             said = said or stderr.text.strip() or "\n".join(recent or ())
             if kind in _UNSUPPORTED:
                 raise Unsupported(
-                    f"the {self._provider or 'default'} provider cannot {what}: {said}"
+                    f"the {self._provider or 'default'} provider cannot {what}: "
+                    f"{_first_sentence(said)}"
                 ) from error
             raise BackendError(
                 f"vagrant {what} failed (exit {error.returncode}): {said or 'no output'}"
@@ -446,6 +447,13 @@ def _error_exit_record(output: bytes | str | None) -> tuple[str, str]:
 
 def _records(output: str) -> list[list[str]]:
     return [fields for line in output.splitlines() if len(fields := line.split(",", 4)) == 5]
+
+
+def _first_sentence(text: str) -> str:
+    """Vagrant's reason without its advice (for a missing action it suspects a bug: it is not)."""
+    flat = " ".join(text.split())
+    head, found, _ = flat.partition(". ")
+    return head + "." if found else flat
 
 
 def _unescape(text: str) -> str:
