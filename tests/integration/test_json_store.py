@@ -16,6 +16,7 @@ from vcm.domain.model import (
     FileProvisioner,
     Network,
     PuppetProvisioner,
+    Resources,
     ShellProvisioner,
     State,
     Vm,
@@ -104,3 +105,24 @@ def test_the_file_records_its_schema(tmp_path: Path) -> None:
     store = JsonStateStore(tmp_path / "state.json")
     store.save(State())
     assert json.loads((tmp_path / "state.json").read_text())["schema"] == 1
+
+
+def test_resources_and_new_states_round_trip(tmp_path: Path) -> None:
+    store = JsonStateStore(tmp_path / "state.json")
+    definition = BoxDefinition("vcm/bookworm-test", resources=Resources(cpus=2, memory=512))
+    vm = Vm("vcm_1_1", "vcm_1", "vcm/bookworm-test", None, "vcm-1-1.example.com", VmState.SUSPENDED)
+    store.save(State(1, {"vcm_1": Box("vcm_1", definition, 1)}, {vm.vm_id: vm}))
+    loaded = store.load()
+    assert loaded.boxes["vcm_1"].definition.resources == Resources(cpus=2, memory=512)
+    assert loaded.vms["vcm_1_1"].state == VmState.SUSPENDED
+
+
+def test_a_state_file_from_before_resources_still_loads(tmp_path: Path) -> None:
+    store = JsonStateStore(tmp_path / "state.json")
+    store.save(State(1, {"vcm_1": Box("vcm_1", BoxDefinition("vcm/bookworm-test"), 0)}, {}))
+    document = json.loads(store.path.read_text())
+    for box in document["boxes"]:
+        del box["definition"]["cpus"]
+        del box["definition"]["memory"]
+    store.path.write_text(json.dumps(document))
+    assert store.load().boxes["vcm_1"].definition.resources == Resources()

@@ -9,21 +9,25 @@ import json
 import os
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vcm.adapters.host_files import FilesRoot
 from vcm.adapters.vagrant_cli import VagrantCli, template_text
-from vcm.domain.errors import BackendError, BoxUnavailable
+from vcm.domain.errors import BackendError, BoxUnavailable, Unsupported
 from vcm.domain.model import (
     BoxDefinition,
     FileProvisioner,
     PuppetProvisioner,
+    Resources,
     ShellProvisioner,
 )
 from vcm.domain.ports import Machine, MachineStatus
 
 STUB = """#!/bin/bash
+# `vagrant ssh --no-tty -c CMD`: the guest's shell runs CMD; here a local bash plays the guest.
+[ "$1" = ssh ] && [ -f "$STUB_DIR/ssh.local" ] && exec bash -c "$4"
 echo "$PWD|$*" >> "$STUB_DIR/calls"
 sub="$1"; [ "$sub" = box ] && sub="box-$2"
 [ -f "$STUB_DIR/$sub.sleep" ] && sleep "$(cat "$STUB_DIR/$sub.sleep")"
@@ -123,6 +127,7 @@ def test_create_writes_a_fixed_vagrantfile_and_the_spec_as_data(
             {"type": "shell", "path": "assets/3.sh"},
             {"type": "shell", "path": "assets/4.sh"},
         ],
+        "provider_settings": {},
     }
     assert (root / "assets" / "0").read_text() == "payload"
     assert (root / "assets" / "2" / "site.pp").read_text() == HOSTILE
@@ -153,7 +158,9 @@ def test_a_hung_command_is_killed_at_its_timeout(
         ("stopped", MachineStatus.STOPPED),
         ("not_created", MachineStatus.NOT_CREATED),
         ("poweroff", MachineStatus.STOPPED),
-        ("frozen", MachineStatus.OTHER),
+        ("frozen", MachineStatus.SUSPENDED),
+        ("saved", MachineStatus.SUSPENDED),
+        ("aborted", MachineStatus.OTHER),
     ],
 )
 def test_status_reads_the_machine_readable_state(
@@ -263,3 +270,147 @@ def test_halt_falls_back_to_force(tmp_path: Path, stub: Stub, files: FilesRoot) 
     with pytest.raises(BackendError, match="halt --force failed"):
         cli.halt("vcm_1_1")
     assert [call for _, call in stub.calls()][-2:] == ["halt", "halt --force"]
+
+
+def created(tmp_path: Path, stub: Stub, files: FilesRoot, **kwargs: Any) -> VagrantCli:
+    cli = make_cli(tmp_path, files, **kwargs)
+    cli.create(machine(), lambda line: None)
+    return cli
+
+
+def test_resources_reach_machine_json_as_data(tmp_path: Path, stub: Stub, files: FilesRoot) -> None:
+    definition = BoxDefinition("vcm/bookworm-test", resources=Resources(cpus=2, memory=512))
+    make_cli(tmp_path, files).create(machine(definition), lambda line: None)
+    spec = json.loads((tmp_path / "machines" / "vcm_1_1" / "machine.json").read_text())
+    assert spec["provider_settings"]["virtualbox"] == {"cpus": 2, "memory": 512}
+    assert spec["provider_settings"]["lxc"]["customize"][-1] == [
+        "cgroup.memory.limit_in_bytes",
+        "512M",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error_class", "action"),
+    [
+        ("VagrantPlugins::DockerProvider::Errors::SuspendNotSupported", "suspend"),
+        ("Vagrant::Errors::UnimplementedProviderAction", "suspend"),
+    ],
+)
+def test_a_provider_that_cannot_suspend_is_unsupported_by_name(
+    tmp_path: Path, stub: Stub, files: FilesRoot, error_class: str, action: str
+) -> None:
+    cli = created(tmp_path, stub, files)
+    said = "Suspend is not supported.\\nThis is probably a bug%!(VAGRANT_COMMA) report it."
+    stub.on(action, out=f"1700000000,,error-exit,{error_class},{said}\n", rc=1)
+    with pytest.raises(Unsupported) as raised:
+        cli.suspend("vcm_1_1")
+    assert str(raised.value) == "the docker provider cannot suspend: Suspend is not supported."
+    assert stub.calls()[-1][1] == "suspend --machine-readable"
+
+
+def test_snapshot_commands_and_the_listing(tmp_path: Path, stub: Stub, files: FilesRoot) -> None:
+    cli = created(tmp_path, stub, files)
+    cli.snapshot_save("vcm_1_1", "clean")
+    cli.snapshot_restore("vcm_1_1", "clean")
+    cli.snapshot_delete("vcm_1_1", "clean")
+    assert [call for _, call in stub.calls()][-3:] == [
+        "snapshot save clean --machine-readable",
+        "snapshot restore --no-provision clean --machine-readable",
+        "snapshot delete clean --machine-readable",
+    ]
+    stub.on(
+        "snapshot",
+        out="1,default,ui,output,\n1,default,ui,detail,clean\n1,default,ui,detail,later\n",
+    )
+    assert cli.snapshot_list("vcm_1_1") == ["clean", "later"]
+    stub.on(
+        "snapshot",
+        out="1,default,ui,output,==> default: No snapshots have been taken yet!\n"
+        "1,default,ui,detail,    default: Snapshots are useful\n",
+    )
+    assert cli.snapshot_list("vcm_1_1") == []
+    stub.on(
+        "snapshot",
+        out="1,,error-exit,Vagrant::Errors::SnapshotNotSupported,This provider doesn't "
+        "support snapshots.\n",
+        rc=1,
+    )
+    with pytest.raises(Unsupported, match="docker provider cannot snapshot list: This provider"):
+        cli.snapshot_list("vcm_1_1")
+
+
+def test_reload_and_provision_stream_their_output(
+    tmp_path: Path, stub: Stub, files: FilesRoot
+) -> None:
+    cli = created(tmp_path, stub, files)
+    stub.on("reload", out="==> default: Restarting\n")
+    stub.on("provision", out="==> default: Running provisioner: shell...\n")
+    lines: list[str] = []
+    cli.reload("vcm_1_1", lines.append)
+    cli.provision("vcm_1_1", lines.append)
+    assert [call for _, call in stub.calls()][-2:] == ["reload --no-provision", "provision"]
+    assert lines == ["==> default: Restarting", "==> default: Running provisioner: shell..."]
+
+
+def test_ssh_info_reads_ssh_config(tmp_path: Path, stub: Stub, files: FilesRoot) -> None:
+    cli = created(tmp_path, stub, files)
+    stub.on(
+        "ssh-config",
+        out="Host default\n  HostName 127.0.0.1\n  User vagrant\n  Port 2200\n"
+        '  IdentityFile "/m/private key"\n',
+    )
+    info = cli.ssh_info("vcm_1_1")
+    assert (info.host, info.port, info.user, info.key_path) == (
+        "127.0.0.1",
+        2200,
+        "vagrant",
+        "/m/private key",
+    )
+
+
+class TestExecQuoting:
+    """The stub hands `-c CMD` to a local bash, as the guest's login shell would."""
+
+    @pytest.fixture
+    def cli(self, tmp_path: Path, stub: Stub, files: FilesRoot) -> VagrantCli:
+        cli = created(tmp_path, stub, files)
+        (stub.dir / "ssh.local").write_text("")
+        return cli
+
+    def test_argv_arrives_exactly_as_sent(self, cli: VagrantCli) -> None:
+        argv = ["printf", "[%s]\\n", HOSTILE, "$(id)", "a b", "*", "-n", "'"]
+        result = cli.exec("vcm_1_1", argv, 10)
+        assert result.exit_status == 0
+        assert result.stdout == "".join(f"[{arg}]\n" for arg in argv[2:])
+        assert result.stderr == ""
+        assert not Path("/tmp/pwned").exists()
+
+    def test_what_the_login_prints_before_the_command_is_dropped(
+        self, cli: VagrantCli, stub: Stub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        profile = tmp_path / "profile"
+        profile.write_text("echo motd of the day; echo login warning >&2\n")
+        monkeypatch.setenv("BASH_ENV", str(profile))
+        result = cli.exec("vcm_1_1", ["echo", "only this"], 10)
+        assert (result.stdout, result.stderr) == ("only this\n", "")
+
+    def test_exit_status_and_stderr(self, cli: VagrantCli) -> None:
+        result = cli.exec("vcm_1_1", ["sh", "-c", "echo oops >&2; exit 7"], 10)
+        assert (result.exit_status, result.stdout, result.stderr) == (7, "", "oops\n")
+
+    def test_output_is_cut_at_the_limit(self, cli: VagrantCli) -> None:
+        result = cli.exec("vcm_1_1", ["head", "-c", "1500000", "/dev/zero"], 10)
+        assert (len(result.stdout), result.stdout_truncated) == (1024 * 1024, True)
+        assert result.exit_status == 0
+
+    def test_a_command_over_its_timeout_is_ended(self, cli: VagrantCli) -> None:
+        result = cli.exec("vcm_1_1", ["sleep", "20"], 1)
+        assert (result.timed_out, result.exit_status) == (True, 124)
+
+    def test_vagrant_failing_before_the_command_is_a_backend_error(
+        self, cli: VagrantCli, stub: Stub
+    ) -> None:
+        (stub.dir / "ssh.local").unlink()
+        stub.on("ssh", err="The provider for this Vagrant-managed machine is not ready", rc=1)
+        with pytest.raises(BackendError, match="could not run the command \\(exit 1\\): The"):
+            cli.exec("vcm_1_1", ["true"], 10)

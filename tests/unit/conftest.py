@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.fakes import FakeHostFiles, FakeVagrant, InMemoryStore
 from vcm.domain.allocation import IpPool
+from vcm.domain.model import HostCapacity
 from vcm.domain.registry import Registry
 from vcm.domain.service import VcmService
 
@@ -30,6 +31,7 @@ def make_service(
     store: InMemoryStore,
     host_files: FakeHostFiles | None = None,
     pool: str = "192.168.33.0/24",
+    capacity: HostCapacity | None = None,
 ) -> VcmService:
     return VcmService(
         registry=Registry(store),
@@ -37,6 +39,7 @@ def make_service(
         host_files=host_files or FakeHostFiles(),
         pool=IpPool.with_host_sides(IPv4Network(pool)),
         domain="example.com",
+        capacity=capacity,
     )
 
 

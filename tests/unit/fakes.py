@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from vcm.domain.errors import BackendError, BoxUnavailable, InvalidRequest, StateError
+from vcm.domain.errors import BackendError, BoxUnavailable, InvalidRequest, StateError, Unsupported
 from vcm.domain.model import State
-from vcm.domain.ports import Machine, MachineStatus, Progress
+from vcm.domain.ports import ExecResult, Machine, MachineStatus, Progress, SshInfo
 
 
 class FakeVagrant:
@@ -18,6 +18,9 @@ class FakeVagrant:
         self.created: list[Machine] = []
         self.failing: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
+        self.unsupported: set[str] = set()
+        self.snapshots: dict[str, list[str]] = {}
+        self.provisioned: dict[str, int] = {}
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
         self._lock = threading.Lock()
@@ -30,6 +33,8 @@ class FakeVagrant:
             self.calls.append((action, vm_id))
         if self.failing.get(action) in ("*", vm_id):
             raise BackendError(f"vagrant {action} failed (exit 1): simulated for {vm_id}")
+        if action in self.unsupported:
+            raise Unsupported(f"the fake provider cannot {action}")
 
     def ensure_box(self, box: str) -> None:
         self._maybe_fail("ensure_box", box)
@@ -67,6 +72,49 @@ class FakeVagrant:
 
     def machines(self) -> list[str]:
         return list(self.machines_by_id)
+
+    def suspend(self, vm_id: str) -> None:
+        self._maybe_fail("suspend", vm_id)
+        self.machines_by_id[vm_id] = MachineStatus.SUSPENDED
+
+    def resume(self, vm_id: str) -> None:
+        self._maybe_fail("resume", vm_id)
+        self.machines_by_id[vm_id] = MachineStatus.RUNNING
+
+    def reload(self, vm_id: str, progress: Progress) -> None:
+        self._maybe_fail("reload", vm_id)
+        progress(f"{vm_id}: reloading")
+        self.machines_by_id[vm_id] = MachineStatus.RUNNING
+
+    def provision(self, vm_id: str, progress: Progress) -> None:
+        self._maybe_fail("provision", vm_id)
+        self.provisioned[vm_id] = self.provisioned.get(vm_id, 0) + 1
+
+    def snapshot_save(self, vm_id: str, name: str) -> None:
+        self._maybe_fail("snapshot", vm_id)
+        self.snapshots.setdefault(vm_id, []).append(name)
+
+    def snapshot_restore(self, vm_id: str, name: str) -> None:
+        self._maybe_fail("snapshot", vm_id)
+        if name not in self.snapshots.get(vm_id, []):
+            raise BackendError(f"no snapshot {name}")
+        self.machines_by_id[vm_id] = MachineStatus.RUNNING
+
+    def snapshot_delete(self, vm_id: str, name: str) -> None:
+        self._maybe_fail("snapshot", vm_id)
+        self.snapshots.get(vm_id, []).remove(name)
+
+    def snapshot_list(self, vm_id: str) -> list[str]:
+        self._maybe_fail("snapshot", vm_id)
+        return list(self.snapshots.get(vm_id, []))
+
+    def exec(self, vm_id: str, argv: list[str], timeout: int) -> ExecResult:
+        self._maybe_fail("exec", vm_id)
+        return ExecResult(0, " ".join(argv) + "\n", "")
+
+    def ssh_info(self, vm_id: str) -> SshInfo:
+        self._maybe_fail("ssh_info", vm_id)
+        return SshInfo("127.0.0.1", 2222, "vagrant", f"/keys/{vm_id}")
 
 
 @dataclass

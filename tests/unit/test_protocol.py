@@ -245,3 +245,145 @@ def test_an_unexpected_exception_becomes_internal(
     vagrant.ensure_box = explode  # type: ignore[method-assign]
     reply = ask(handler, {"command": "create", "box": "vcm/bookworm-test"})
     assert (reply["error"], reply["code"]) == (True, "INTERNAL")
+
+
+class TestLifecycleCommands:
+    def started(self, handler: RequestHandler, **fields: Any) -> str:
+        box_id = create(handler, **fields)
+        return str(ask(handler, {"command": "start", "boxID": box_id})["vmID"])
+
+    def test_suspend_resume_reload_provision_reply_with_the_vm(
+        self, handler: RequestHandler
+    ) -> None:
+        vm_id = self.started(handler)
+        for command, done, state in [
+            ("suspend", "suspended", "suspended"),
+            ("resume", "resumed", "running"),
+            ("reload", "reloaded", "running"),
+            ("provision", "provisioned", "running"),
+        ]:
+            reply = ask(handler, {"command": command, "vmID": vm_id})
+            assert (reply["error"], reply["vmID"], reply["state"]) == (False, vm_id, state)
+            assert reply["message"] == f"{done} VM {vm_id} successfully"
+        info = ask(handler, {"command": "info", "subcommand": f"VM {vm_id}"})
+        assert info["VMS"][0]["state"] == "running"
+
+    def test_a_suspended_vm_shows_in_info(self, handler: RequestHandler) -> None:
+        vm_id = self.started(handler)
+        ask(handler, {"command": "suspend", "vmID": vm_id})
+        info = ask(handler, {"command": "info", "subcommand": "VM all"})
+        assert [vm["state"] for vm in info["VMS"]] == ["suspended"]
+
+    def test_snapshots(self, handler: RequestHandler) -> None:
+        vm_id = self.started(handler)
+        saved = ask(
+            handler, {"command": "snapshot", "subcommand": "save", "vmID": vm_id, "name": "a"}
+        )
+        assert (saved["error"], saved["name"], saved["state"]) == (False, "a", "running")
+        listed = ask(handler, {"command": "snapshot", "subcommand": "list", "vmID": vm_id})
+        assert (listed["snapshots"], listed["message"]) == (["a"], f"VM {vm_id} has 1 snapshot")
+        restored = ask(
+            handler, {"command": "snapshot", "subcommand": "restore", "vmID": vm_id, "name": "a"}
+        )
+        assert restored["error"] is False
+        deleted = ask(
+            handler, {"command": "snapshot", "subcommand": "delete", "vmID": vm_id, "name": "a"}
+        )
+        assert deleted["message"] == f"deleted snapshot a of VM {vm_id}"
+        assert (
+            ask(handler, {"command": "snapshot", "subcommand": "list", "vmID": vm_id})["snapshots"]
+            == []
+        )
+
+    @pytest.mark.parametrize(
+        "request_fields",
+        [
+            {"command": "snapshot", "subcommand": "save"},
+            {"command": "snapshot", "subcommand": "list", "name": "a"},
+            {"command": "snapshot", "subcommand": "rename", "name": "a"},
+            {"command": "snapshot", "subcommand": "save", "name": "a b"},
+            {"command": "snapshot", "subcommand": "save", "name": 1},
+            {"command": "suspend", "vmID": 7},
+            {"command": "suspend", "vmID": None},
+            {"command": "reload", "force": True},
+            {"command": "exec", "argv": "uname -a"},
+            {"command": "exec", "argv": ["uname", 1]},
+            {"command": "exec", "argv": ["true"], "timeout": 1.5},
+            {"command": "exec", "argv": ["true"], "timeout": 0},
+            {"command": "exec", "argv": []},
+            {"command": "ssh-info", "user": "root"},
+            {"command": "create", "box": "vcm/bookworm-test", "cpus": "2"},
+            {"command": "create", "box": "vcm/bookworm-test", "cpus": True},
+            {"command": "create", "box": "vcm/bookworm-test", "cpus": 0},
+            {"command": "create", "box": "vcm/bookworm-test", "memory": 1.5},
+            {"command": "create", "box": "vcm/bookworm-test", "memory": 10},
+        ],
+    )
+    def test_bad_requests_are_refused_and_change_nothing(
+        self, handler: RequestHandler, vagrant: FakeVagrant, request_fields: dict[str, Any]
+    ) -> None:
+        vm_id = self.started(handler)
+        calls = list(vagrant.calls)
+        if request_fields["command"] != "create":
+            request_fields = {"vmID": vm_id, **request_fields}
+        reply = ask(handler, {k: v for k, v in request_fields.items() if v is not None})
+        assert (reply["error"], reply["code"]) == (True, "INVALID_REQUEST"), reply
+        assert vagrant.calls == calls
+        assert len(ask(handler, {"command": "info", "subcommand": "box all"})["boxes"]) == 1
+
+    def test_a_command_in_the_wrong_state_is_an_invalid_request(
+        self, handler: RequestHandler
+    ) -> None:
+        vm_id = self.started(handler)
+        ask(handler, {"command": "stop", "vmID": vm_id})
+        reply = ask(handler, {"command": "exec", "vmID": vm_id, "argv": ["true"]})
+        assert reply["code"] == "INVALID_REQUEST"
+        assert "is stopped; exec needs it running" in reply["message"]
+
+    def test_what_the_provider_cannot_do_is_unsupported(
+        self, handler: RequestHandler, vagrant: FakeVagrant
+    ) -> None:
+        vm_id = self.started(handler)
+        vagrant.unsupported.add("snapshot")
+        reply = ask(handler, {"command": "snapshot", "subcommand": "list", "vmID": vm_id})
+        assert reply == {
+            "error": True,
+            "code": "UNSUPPORTED",
+            "message": "the fake provider cannot snapshot",
+        }
+
+    def test_exec_and_ssh_info_replies(self, handler: RequestHandler) -> None:
+        vm_id = self.started(handler)
+        reply = ask(handler, {"command": "exec", "vmID": vm_id, "argv": ["echo", "a b"]})
+        assert reply == {
+            "error": False,
+            "vmID": vm_id,
+            "exitStatus": 0,
+            "stdout": "echo a b\n",
+            "stderr": "",
+            "stdoutTruncated": False,
+            "stderrTruncated": False,
+            "timedOut": False,
+            "message": f"echo in VM {vm_id} exited 0",
+        }
+        info = ask(handler, {"command": "ssh-info", "vmID": vm_id})
+        assert {k: info[k] for k in ("host", "port", "user", "keyPath")} == {
+            "host": "127.0.0.1",
+            "port": 2222,
+            "user": "vagrant",
+            "keyPath": f"/keys/{vm_id}",
+        }
+
+    def test_box_entries_carry_the_resources(self, handler: RequestHandler) -> None:
+        sized = create(handler, cpus=1, memory=256)
+        plain = create(handler)
+        boxes = ask(handler, {"command": "info", "subcommand": "box all"})["boxes"]
+        assert [(b["boxID"], b["cpus"], b["memory"]) for b in boxes] == [
+            (sized, 1, 256),
+            (plain, None, None),
+        ]
+
+
+def test_unsupported_has_its_own_wire_code() -> None:
+    assert error_code(errors.Unsupported("x")) == "UNSUPPORTED"
+    assert error_code(errors.WrongState("x")) == "INVALID_REQUEST"

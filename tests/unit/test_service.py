@@ -15,12 +15,15 @@ from vcm.domain.errors import (
     InvalidRequest,
     PoolExhausted,
     StateError,
+    Unsupported,
     VmNotFound,
 )
 from vcm.domain.model import (
     BoxDefinition,
     FileProvisioner,
+    HostCapacity,
     Network,
+    Resources,
     ShellProvisioner,
     VmState,
 )
@@ -350,3 +353,267 @@ def test_host_files_are_checked_at_create(vagrant: FakeVagrant, store: InMemoryS
     service = make_service(vagrant, store, FakeHostFiles({"payload.txt"}))
     ok = FileProvisioner(destination="/tmp/p", source="payload.txt")
     assert service.create_box(BoxDefinition(BOX, files=(ok,))).definition.files == (ok,)
+
+
+class TestSuspendAndResume:
+    def test_suspend_then_resume(self, service: VcmService, vagrant: FakeVagrant) -> None:
+        [vm_id] = started(service)
+        assert service.suspend_vm(vm_id).state == VmState.SUSPENDED
+        assert vagrant.machines_by_id[vm_id] == MachineStatus.SUSPENDED
+        assert service.get_vm(vm_id).state == VmState.SUSPENDED
+        assert service.resume_vm(vm_id).state == VmState.RUNNING
+        assert vagrant.machines_by_id[vm_id] == MachineStatus.RUNNING
+
+    def test_suspending_a_suspended_vm_and_resuming_a_running_one_do_nothing(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        assert service.resume_vm(vm_id).state == VmState.RUNNING
+        service.suspend_vm(vm_id)
+        service.suspend_vm(vm_id)
+        assert [call for call in vagrant.calls if call[0] in ("suspend", "resume")] == [
+            ("suspend", vm_id)
+        ]
+
+    def test_a_stopped_vm_cannot_be_suspended_or_resumed(self, service: VcmService) -> None:
+        [vm_id] = started(service)
+        service.stop_vm(vm_id)
+        with pytest.raises(InvalidRequest, match="is stopped; suspend needs it running"):
+            service.suspend_vm(vm_id)
+        with pytest.raises(InvalidRequest, match="resume needs it suspended"):
+            service.resume_vm(vm_id)
+        assert service.get_vm(vm_id).state == VmState.STOPPED
+
+    def test_a_provider_that_cannot_suspend_changes_nothing(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        before = service.get_vm(vm_id)
+        vagrant.unsupported.add("suspend")
+        with pytest.raises(Unsupported, match="cannot suspend"):
+            service.suspend_vm(vm_id)
+        assert service.get_vm(vm_id) == before
+
+    def test_a_failed_resume_records_what_vagrant_reports(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        service.suspend_vm(vm_id)
+        vagrant.fail("resume")
+        with pytest.raises(BackendError):
+            service.resume_vm(vm_id)
+        vm = service.get_vm(vm_id)
+        assert (vm.state, "resume failed" in vm.detail) == (VmState.SUSPENDED, True)
+
+
+class TestReloadAndProvision:
+    def test_reload_boots_a_stopped_vm_and_keeps_it(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        before = service.get_vm(vm_id)
+        service.stop_vm(vm_id)
+        after = service.reload_vm(vm_id)
+        assert (after.state, after.ip, after.hostname) == (
+            VmState.RUNNING,
+            before.ip,
+            before.hostname,
+        )
+        assert ("reload", vm_id) in vagrant.calls
+
+    def test_reload_of_a_running_vm_runs_vagrant(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        lines: list[str] = []
+        service.reload_vm(vm_id, progress=lines.append)
+        assert lines == [f"{vm_id}: reloading"]
+
+    def test_provision_runs_the_provisioners_of_a_running_vm(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        assert service.provision_vm(vm_id).state == VmState.RUNNING
+        assert vagrant.provisioned == {vm_id: 1}
+
+    def test_provision_needs_a_running_vm(self, service: VcmService) -> None:
+        [vm_id] = started(service)
+        service.stop_vm(vm_id)
+        with pytest.raises(InvalidRequest, match="provision needs it running"):
+            service.provision_vm(vm_id)
+
+    def test_a_failed_provision_keeps_the_vm_running_with_the_reason(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        vagrant.fail("provision")
+        with pytest.raises(BackendError):
+            service.provision_vm(vm_id)
+        vm = service.get_vm(vm_id)
+        assert vm.state == VmState.RUNNING
+        assert "provision failed" in vm.detail
+
+    def test_the_next_success_clears_the_detail(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        vagrant.fail("provision")
+        with pytest.raises(BackendError):
+            service.provision_vm(vm_id)
+        vagrant.failing.clear()
+        assert service.provision_vm(vm_id).detail == ""
+
+
+class TestSnapshots:
+    def test_save_list_restore_delete(self, service: VcmService, vagrant: FakeVagrant) -> None:
+        [vm_id] = started(service)
+        service.save_snapshot(vm_id, "clean-1")
+        service.save_snapshot(vm_id, "later")
+        assert service.list_snapshots(vm_id) == ["clean-1", "later"]
+        service.stop_vm(vm_id)
+        assert service.restore_snapshot(vm_id, "clean-1").state == VmState.RUNNING
+        service.delete_snapshot(vm_id, "later")
+        assert service.list_snapshots(vm_id) == ["clean-1"]
+
+    @pytest.mark.parametrize("name", ["", "-x", "a b", "a;rm", "../x", "x" * 65, "é"])
+    def test_names_are_checked_before_vagrant_sees_them(
+        self, service: VcmService, vagrant: FakeVagrant, name: str
+    ) -> None:
+        [vm_id] = started(service)
+        with pytest.raises(InvalidRequest, match="snapshot name"):
+            service.save_snapshot(vm_id, name)
+        assert ("snapshot", vm_id) not in vagrant.calls
+
+    def test_a_provider_without_snapshots_changes_nothing(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        before = service.get_vm(vm_id)
+        vagrant.unsupported.add("snapshot")
+        for attempt in (
+            lambda: service.save_snapshot(vm_id, "a"),
+            lambda: service.restore_snapshot(vm_id, "a"),
+            lambda: service.delete_snapshot(vm_id, "a"),
+            lambda: service.list_snapshots(vm_id),
+        ):
+            with pytest.raises(Unsupported):
+                attempt()
+        assert service.get_vm(vm_id) == before
+
+    def test_a_failed_restore_records_what_vagrant_reports(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        with pytest.raises(BackendError, match="no snapshot"):
+            service.restore_snapshot(vm_id, "never")
+        assert service.get_vm(vm_id).state == VmState.RUNNING
+
+
+class TestExecAndSshInfo:
+    def test_exec_returns_what_the_backend_ran(self, service: VcmService) -> None:
+        [vm_id] = started(service)
+        result = service.exec_in_vm(vm_id, ["echo", "hi"], 30)
+        assert (result.exit_status, result.stdout) == (0, "echo hi\n")
+
+    @pytest.mark.parametrize(
+        ("argv", "timeout", "problem"),
+        [
+            ([], 10, "argv"),
+            ([""], 10, "argv"),
+            (["x"] * 1025, 10, "argv"),
+            (["echo", "a\x00b"], 10, "NUL"),
+            (["true"], 0, "timeout"),
+            (["true"], 3601, "timeout"),
+        ],
+    )
+    def test_bad_argv_or_timeout_is_refused(
+        self,
+        service: VcmService,
+        vagrant: FakeVagrant,
+        argv: list[str],
+        timeout: int,
+        problem: str,
+    ) -> None:
+        [vm_id] = started(service)
+        with pytest.raises(InvalidRequest, match=problem):
+            service.exec_in_vm(vm_id, argv, timeout)
+        assert ("exec", vm_id) not in vagrant.calls
+
+    def test_exec_and_ssh_info_need_a_running_vm(self, service: VcmService) -> None:
+        [vm_id] = started(service)
+        service.stop_vm(vm_id)
+        with pytest.raises(InvalidRequest, match="exec needs it running"):
+            service.exec_in_vm(vm_id, ["true"], 10)
+        with pytest.raises(InvalidRequest, match="ssh-info needs it running"):
+            service.ssh_info(vm_id)
+
+    def test_ssh_info(self, service: VcmService) -> None:
+        [vm_id] = started(service)
+        assert service.ssh_info(vm_id).key_path == f"/keys/{vm_id}"
+
+
+class TestResources:
+    def test_a_box_records_its_resources(self, service: VcmService) -> None:
+        box = service.create_box(BoxDefinition(BOX, resources=Resources(cpus=1, memory=256)))
+        assert service.get_box(box.box_id).box.definition.resources == Resources(1, 256)
+
+    @pytest.mark.parametrize(
+        ("resources", "problem"),
+        [
+            ({"cpus": 3}, "cpus 3 is more than this host has \\(2 CPUs\\)"),
+            ({"memory": 4097}, "memory 4097 MiB is more than this host has \\(4096 MiB\\)"),
+        ],
+    )
+    def test_more_than_the_host_has_is_refused(
+        self, vagrant: FakeVagrant, store: InMemoryStore, resources: dict[str, int], problem: str
+    ) -> None:
+        service = make_service(vagrant, store, capacity=HostCapacity(cpus=2, memory=4096))
+        with pytest.raises(InvalidRequest, match=problem):
+            service.create_box(BoxDefinition(BOX, resources=Resources(**resources)))
+        assert service.list_boxes() == []
+
+    @pytest.mark.parametrize(
+        "resources", [{"cpus": 0}, {"cpus": True}, {"memory": 63}, {"memory": 1.5}]
+    )
+    def test_nonsense_is_refused(self, resources: dict[str, object]) -> None:
+        with pytest.raises(InvalidRequest):
+            Resources(**resources)  # type: ignore[arg-type]
+
+
+class TestReconcileNewStates:
+    def test_a_suspended_machine_is_recorded_suspended(
+        self, service: VcmService, vagrant: FakeVagrant
+    ) -> None:
+        [vm_id] = started(service)
+        vagrant.machines_by_id[vm_id] = MachineStatus.SUSPENDED
+        service.reconcile()
+        assert service.get_vm(vm_id).state == VmState.SUSPENDED
+
+    @pytest.mark.parametrize(
+        ("interrupted", "observed", "state"),
+        [
+            (VmState.SUSPENDING, MachineStatus.SUSPENDED, VmState.SUSPENDED),
+            (VmState.SUSPENDING, MachineStatus.RUNNING, VmState.RUNNING),
+            (VmState.RESUMING, MachineStatus.RUNNING, VmState.RUNNING),
+            (VmState.RELOADING, MachineStatus.STOPPED, VmState.STOPPED),
+            (VmState.PROVISIONING, MachineStatus.RUNNING, VmState.RUNNING),
+            (VmState.RELOADING, MachineStatus.OTHER, VmState.ERROR),
+        ],
+    )
+    def test_an_interrupted_command_takes_the_state_vagrant_reports(
+        self,
+        vagrant: FakeVagrant,
+        store: InMemoryStore,
+        interrupted: VmState,
+        observed: MachineStatus,
+        state: VmState,
+    ) -> None:
+        service = make_service(vagrant, store)
+        [vm_id] = started(service)
+        assert store.saved is not None
+        store.saved.vms[vm_id] = replace(store.saved.vms[vm_id], state=interrupted)
+        vagrant.machines_by_id[vm_id] = observed
+        restarted = make_service(vagrant, store)
+        [change] = restarted.reconcile()
+        assert restarted.get_vm(vm_id).state == state
+        assert f"{interrupted} -> {state}" in change

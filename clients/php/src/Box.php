@@ -28,6 +28,10 @@ final class Box
         /** "dynamic", or the prefix of each VM's hostname. */
         public readonly string $hostname,
         public readonly array $vmIds,
+        /** CPUs each VM may use; null: the provider's default. */
+        public readonly ?int $cpus = null,
+        /** Memory each VM may use, in MiB; null: the provider's default. */
+        public readonly ?int $memory = null,
     ) {
     }
 
@@ -57,6 +61,8 @@ final class Box
             $network,
             Fields::string($entry, 'hostname'),
             Fields::strings($entry, 'vmIDs'),
+            Fields::optionalInt($entry, 'cpus'),
+            Fields::optionalInt($entry, 'memory'),
         );
     }
 }

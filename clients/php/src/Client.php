@@ -91,6 +91,9 @@ final class Client
      * @param list<PuppetProvisioner> $puppet Puppet manifests applied in each VM
      * @param Network|string $network Network::Private (an IP from the daemon's pool) or Network::None
      * @param string $hostname "dynamic" (derived from the vmID) or a DNS label, the hostname prefix
+     * @param int|null $cpus CPUs each VM may use (null: the provider's default); the daemon refuses
+     *                       more than its host has
+     * @param int|null $memory memory each VM may use, in MiB (null: the provider's default)
      */
     public function createBox(
         string $box,
@@ -99,7 +102,10 @@ final class Client
         array $puppet = [],
         Network|string $network = Network::Private,
         string $hostname = 'dynamic',
+        ?int $cpus = null,
+        ?int $memory = null,
     ): string {
+        $sizes = array_filter(['cpus' => $cpus, 'memory' => $memory], static fn (?int $v): bool => $v !== null);
         $reply = $this->call([
             'command' => 'create',
             'box' => $box,
@@ -119,7 +125,7 @@ final class Client
             ),
             'network' => $network instanceof Network ? $network->value : $network,
             'hostname' => $hostname,
-        ]);
+        ] + $sizes);
 
         return Fields::string($reply, 'boxID');
     }
@@ -164,6 +170,101 @@ final class Client
     public function shutdownVm(string $vmId): VmResult
     {
         return VmResult::fromReply($this->call(['command' => 'shutdown', 'vmID' => $vmId]));
+    }
+
+    /**
+     * suspend: pause a running VM. UnsupportedException if its provider cannot (docker, lxc).
+     */
+    public function suspendVm(string $vmId): Vm
+    {
+        return Vm::fromReply($this->call(['command' => 'suspend', 'vmID' => $vmId]));
+    }
+
+    /**
+     * resume: run a suspended VM again. A running VM is left as it is.
+     */
+    public function resumeVm(string $vmId): Vm
+    {
+        return Vm::fromReply($this->call(['command' => 'resume', 'vmID' => $vmId]));
+    }
+
+    /**
+     * reload: restart a VM (running, stopped or suspended), applying its definition again.
+     * Provisioners do not run.
+     */
+    public function reloadVm(string $vmId): Vm
+    {
+        return Vm::fromReply($this->call(['command' => 'reload', 'vmID' => $vmId]));
+    }
+
+    /**
+     * provision: run the provisioners of a running VM again.
+     */
+    public function provisionVm(string $vmId): Vm
+    {
+        return Vm::fromReply($this->call(['command' => 'provision', 'vmID' => $vmId]));
+    }
+
+    /**
+     * snapshot save. UnsupportedException if the provider has no snapshots (docker, lxc).
+     */
+    public function saveSnapshot(string $vmId, string $name): SnapshotResult
+    {
+        return $this->snapshot('save', $vmId, $name);
+    }
+
+    /**
+     * snapshot restore: put the VM back as it was saved; provisioners do not run.
+     */
+    public function restoreSnapshot(string $vmId, string $name): SnapshotResult
+    {
+        return $this->snapshot('restore', $vmId, $name);
+    }
+
+    /**
+     * snapshot delete.
+     */
+    public function deleteSnapshot(string $vmId, string $name): SnapshotResult
+    {
+        return $this->snapshot('delete', $vmId, $name);
+    }
+
+    /**
+     * snapshot list: the names of the VM's snapshots.
+     *
+     * @return list<string>
+     */
+    public function listSnapshots(string $vmId): array
+    {
+        $reply = $this->call(['command' => 'snapshot', 'subcommand' => 'list', 'vmID' => $vmId]);
+
+        return Fields::strings($reply, 'snapshots');
+    }
+
+    /**
+     * exec: run a program in a running VM, as its ssh user, and wait for it to end. $argv[0] is
+     * a program on the guest's PATH; use ['sh', '-c', $script] for shell syntax. A non-zero exit
+     * status is a result, not an exception.
+     *
+     * @param list<string> $argv
+     * @param int|null $timeout seconds before the command is ended (null: the daemon's 60)
+     */
+    public function exec(string $vmId, array $argv, ?int $timeout = null): ExecResult
+    {
+        $request = ['command' => 'exec', 'vmID' => $vmId, 'argv' => array_values($argv)];
+        if ($timeout !== null) {
+            $request['timeout'] = $timeout;
+        }
+
+        return ExecResult::fromReply($this->call($request));
+    }
+
+    /**
+     * ssh-info: host, port, user and key path to ssh into a running VM from the daemon's host.
+     */
+    public function sshInfo(string $vmId): SshInfo
+    {
+        return SshInfo::fromReply($this->call(['command' => 'ssh-info', 'vmID' => $vmId]));
     }
 
     /**
@@ -388,6 +489,16 @@ final class Client
 
         return $reply['error'] === true
             && in_array($reply['code'] ?? null, ['REQUEST_TOO_LARGE', 'INVALID_JSON'], true);
+    }
+
+    private function snapshot(string $verb, string $vmId, string $name): SnapshotResult
+    {
+        return SnapshotResult::fromReply($this->call([
+            'command' => 'snapshot',
+            'subcommand' => $verb,
+            'vmID' => $vmId,
+            'name' => $name,
+        ]));
     }
 
     private function all(string $command): BulkResult

@@ -15,4 +15,9 @@ enum VmState: string
     case Stopped = 'stopped';
     case Destroying = 'destroying';
     case Error = 'error';
+    case Suspending = 'suspending';
+    case Suspended = 'suspended';
+    case Resuming = 'resuming';
+    case Reloading = 'reloading';
+    case Provisioning = 'provisioning';
 }

@@ -11,6 +11,7 @@ from vcm.domain.model import (
     FileProvisioner,
     Network,
     PuppetProvisioner,
+    Resources,
     ShellProvisioner,
     Vm,
     VmState,
@@ -29,6 +30,8 @@ def definition_to_json(definition: BoxDefinition) -> dict[str, Any]:
         "shell": [_without_none(vars(item)) for item in definition.shell],
         "network": str(definition.network),
         "hostname": definition.hostname,
+        "cpus": definition.resources.cpus,
+        "memory": definition.resources.memory,
     }
 
 
@@ -40,6 +43,7 @@ def definition_from_json(data: dict[str, Any]) -> BoxDefinition:
         shell=tuple(ShellProvisioner(**item) for item in data["shell"]),
         network=Network(data["network"]),
         hostname=data["hostname"],
+        resources=Resources(cpus=data.get("cpus"), memory=data.get("memory")),
     )
 
 

@@ -15,9 +15,12 @@ from vcm.adapters.codec import definition_to_json, vm_to_json
 from vcm.adapters.requests import (
     CreateRequest,
     Envelope,
+    ExecRequest,
     InfoRequest,
     RequestId,
+    SnapshotRequest,
     TargetRequest,
+    VmRequest,
     parse,
 )
 from vcm.domain.errors import (
@@ -27,8 +30,10 @@ from vcm.domain.errors import (
     InvalidRequest,
     PoolExhausted,
     StateError,
+    Unsupported,
     VcmError,
     VmNotFound,
+    WrongState,
 )
 from vcm.domain.model import Vm
 from vcm.domain.service import BoxView, BulkResult, VcmService
@@ -61,6 +66,7 @@ class TooManyConnections(VcmError):
 ERROR_CODES: dict[type[VcmError], str] = {
     InvalidJson: "INVALID_JSON",
     InvalidRequest: "INVALID_REQUEST",
+    WrongState: "INVALID_REQUEST",
     UnknownCommand: "UNKNOWN_COMMAND",
     RequestTooLarge: "REQUEST_TOO_LARGE",
     Unauthorized: "UNAUTHORIZED",
@@ -69,6 +75,7 @@ ERROR_CODES: dict[type[VcmError], str] = {
     BoxUnavailable: "BOX_UNAVAILABLE",
     PoolExhausted: "IP_POOL_EXHAUSTED",
     BackendError: "VAGRANT_ERROR",
+    Unsupported: "UNSUPPORTED",
     StateError: "INTERNAL",
     TooManyConnections: "INTERNAL",
 }
@@ -139,6 +146,13 @@ class RequestHandler:
             "shutdown": (self._stop, True),
             "destroy": (self._destroy, True),
             "info": (self._info, False),
+            "suspend": (self._suspend, True),
+            "resume": (self._resume, True),
+            "reload": (self._reload, True),
+            "provision": (self._provision, True),
+            "snapshot": (self._snapshot, True),
+            "exec": (self._exec, True),
+            "ssh-info": (self._ssh_info, True),
         }
 
     def handle(self, raw: bytes) -> Reply:
@@ -224,6 +238,78 @@ class RequestHandler:
             "vmID": vm.vm_id,
             "boxID": vm.box_id,
             "message": f"destroyed VM {vm.vm_id} successfully",
+        }
+
+    def _suspend(self, data: dict[str, Any]) -> Reply:
+        vm = self._service.suspend_vm(parse(VmRequest, data).vmID)
+        return {**vm_entry(vm), "message": f"suspended VM {vm.vm_id} successfully"}
+
+    def _resume(self, data: dict[str, Any]) -> Reply:
+        vm = self._service.resume_vm(parse(VmRequest, data).vmID)
+        return {**vm_entry(vm), "message": f"resumed VM {vm.vm_id} successfully"}
+
+    def _reload(self, data: dict[str, Any]) -> Reply:
+        vm = self._service.reload_vm(parse(VmRequest, data).vmID)
+        return {**vm_entry(vm), "message": f"reloaded VM {vm.vm_id} successfully"}
+
+    def _provision(self, data: dict[str, Any]) -> Reply:
+        vm = self._service.provision_vm(parse(VmRequest, data).vmID)
+        return {**vm_entry(vm), "message": f"provisioned VM {vm.vm_id} successfully"}
+
+    def _snapshot(self, data: dict[str, Any]) -> Reply:
+        request = parse(SnapshotRequest, data)
+        if request.subcommand == "list":
+            if request.name is not None:
+                raise InvalidRequest("'snapshot' 'list' takes no 'name'")
+            names = self._service.list_snapshots(request.vmID)
+            count = f"{len(names)} snapshot" + ("" if len(names) == 1 else "s")
+            return {
+                "vmID": request.vmID,
+                "snapshots": names,
+                "message": f"VM {request.vmID} has {count}",
+            }
+        if request.name is None:
+            raise InvalidRequest(f"'snapshot' '{request.subcommand}' needs a 'name'")
+        act = {
+            "save": (self._service.save_snapshot, "saved"),
+            "restore": (self._service.restore_snapshot, "restored"),
+            "delete": (self._service.delete_snapshot, "deleted"),
+        }
+        action, done = act[request.subcommand]
+        vm = action(request.vmID, request.name)
+        return {
+            "vmID": vm.vm_id,
+            "boxID": vm.box_id,
+            "name": request.name,
+            "state": str(vm.state),
+            "message": f"{done} snapshot {request.name} of VM {vm.vm_id}",
+        }
+
+    def _exec(self, data: dict[str, Any]) -> Reply:
+        request = parse(ExecRequest, data)
+        result = self._service.exec_in_vm(request.vmID, request.argv, request.timeout)
+        ending = "timed out" if result.timed_out else f"exited {result.exit_status}"
+        return {
+            "vmID": request.vmID,
+            "exitStatus": result.exit_status,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "stdoutTruncated": result.stdout_truncated,
+            "stderrTruncated": result.stderr_truncated,
+            "timedOut": result.timed_out,
+            "message": f"{request.argv[0]} in VM {request.vmID} {ending}",
+        }
+
+    def _ssh_info(self, data: dict[str, Any]) -> Reply:
+        vm_id = parse(VmRequest, data).vmID
+        info = self._service.ssh_info(vm_id)
+        return {
+            "vmID": vm_id,
+            "host": info.host,
+            "port": info.port,
+            "user": info.user,
+            "keyPath": info.key_path,
+            "message": f"ssh -i {info.key_path} -p {info.port} {info.user}@{info.host}",
         }
 
     def _info(self, data: dict[str, Any]) -> Reply:

@@ -12,6 +12,7 @@ from vcm.domain.model import (
     FileProvisioner,
     Network,
     PuppetProvisioner,
+    Resources,
     ShellProvisioner,
 )
 
@@ -54,6 +55,8 @@ class CreateRequest(Envelope):
     shell: list[StrictStr | _ShellItem] = []
     network: Literal["private", "none"] = "private"
     hostname: StrictStr = "dynamic"
+    cpus: StrictInt | None = None
+    memory: StrictInt | None = None
 
     def definition(self) -> BoxDefinition:
         return BoxDefinition(
@@ -68,6 +71,7 @@ class CreateRequest(Envelope):
             ),
             network=Network(self.network),
             hostname=self.hostname,
+            resources=Resources(cpus=self.cpus, memory=self.memory),
         )
 
 
@@ -77,6 +81,22 @@ class TargetRequest(Envelope):
     vmID: StrictStr | None = None  # noqa: N815
     boxID: StrictStr | None = None  # noqa: N815
     subcommand: Literal["all"] | None = None
+
+
+class VmRequest(Envelope):
+    """suspend, resume, reload, provision and ssh-info: one VM."""
+
+    vmID: StrictStr  # noqa: N815
+
+
+class SnapshotRequest(VmRequest):
+    subcommand: Literal["save", "restore", "delete", "list"]
+    name: StrictStr | None = None
+
+
+class ExecRequest(VmRequest):
+    argv: list[StrictStr]
+    timeout: StrictInt = 60
 
 
 class InfoRequest(Envelope):

@@ -6,13 +6,15 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -22,8 +24,9 @@ import vagrant
 
 from vcm.adapters.atomic_file import write_atomically
 from vcm.adapters.host_files import FilesRoot
-from vcm.domain.errors import BackendError, BoxUnavailable, InvalidRequest
-from vcm.domain.ports import Machine, MachineStatus, Progress
+from vcm.adapters.resources import docker_update_args, provider_settings
+from vcm.domain.errors import BackendError, BoxUnavailable, InvalidRequest, Unsupported
+from vcm.domain.ports import ExecResult, Machine, MachineStatus, Progress, SshInfo
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,22 @@ _STATUS = {
     "stopped": MachineStatus.STOPPED,
     "poweroff": MachineStatus.STOPPED,
     "shutoff": MachineStatus.STOPPED,
-    "saved": MachineStatus.STOPPED,
+    "saved": MachineStatus.SUSPENDED,
+    "paused": MachineStatus.SUSPENDED,
+    "frozen": MachineStatus.SUSPENDED,
 }
+# Vagrant's error classes for "this provider cannot do that", from `--machine-readable` output.
+_UNSUPPORTED = frozenset(
+    {
+        "Vagrant::Errors::SnapshotNotSupported",
+        "Vagrant::Errors::UnimplementedProviderAction",
+        "VagrantPlugins::DockerProvider::Errors::SuspendNotSupported",
+    }
+)
+EXEC_OUTPUT_LIMIT = 1024 * 1024
+EXEC_PREAMBLE_LIMIT = 64 * 1024  # room for what the login prints before the marker
+EXEC_CONNECT_GRACE = 60
+DOCKER_ID = Path(".vagrant/machines/default/docker/id")
 
 
 def template_text() -> str:
@@ -123,6 +140,10 @@ class VagrantCli:
         root = self._dir / machine.vm_id
         self._write_project(root, machine)
         self._up(root, progress, provision=True)
+        if (root / DOCKER_ID).exists() and (
+            args := docker_update_args(machine.definition.resources)
+        ):
+            self._docker_update(root, args)
 
     def boot(self, vm_id: str, progress: Progress) -> None:
         self._up(self._project(vm_id), progress, provision=False)
@@ -152,6 +173,92 @@ class VagrantCli:
         statuses = self._run(root, self._command_timeout, "status", lambda v: v.status())
         state = statuses[0].state if statuses else "not_created"
         return _STATUS.get(state, MachineStatus.OTHER)
+
+    def suspend(self, vm_id: str) -> None:
+        self._machine_readable(self._project(vm_id), "suspend", "suspend")
+
+    def resume(self, vm_id: str) -> None:
+        self._machine_readable(self._project(vm_id), "resume", "resume")
+
+    def reload(self, vm_id: str, progress: Progress) -> None:
+        self._stream(
+            self._project(vm_id),
+            self._up_timeout,
+            "reload",
+            lambda v: v.reload(provision=False, stream_output=True),
+            progress,
+        )
+
+    def provision(self, vm_id: str, progress: Progress) -> None:
+        self._stream(
+            self._project(vm_id),
+            self._up_timeout,
+            "provision",
+            lambda v: v._stream_vagrant_command(["provision"]),
+            progress,
+        )
+
+    def snapshot_save(self, vm_id: str, name: str) -> None:
+        self._machine_readable(self._project(vm_id), "snapshot save", "snapshot", "save", name)
+
+    def snapshot_restore(self, vm_id: str, name: str) -> None:
+        root = self._project(vm_id)
+        self._machine_readable(
+            root, "snapshot restore", "snapshot", "restore", "--no-provision", name
+        )
+
+    def snapshot_delete(self, vm_id: str, name: str) -> None:
+        self._machine_readable(self._project(vm_id), "snapshot delete", "snapshot", "delete", name)
+
+    def snapshot_list(self, vm_id: str) -> list[str]:
+        output = self._machine_readable(self._project(vm_id), "snapshot list", "snapshot", "list")
+        return _snapshot_names(output)
+
+    def exec(self, vm_id: str, argv: list[str], timeout: int) -> ExecResult:
+        """Run argv through `vagrant ssh -c`: the guest's login shell parses a quoted argv.
+
+        A marker on stdout and stderr shows that the command itself started (whatever came
+        before it is the login's own noise, and is dropped); without it, Vagrant or ssh failed.
+        The guest's coreutils `timeout` ends the command; the host kills vagrant if it hangs on
+        connecting.
+        """
+        root = self._project(vm_id)
+        marker = f"vcm-exec-{uuid.uuid4().hex}"
+        remote = (
+            f"printf '%s\\n' {marker}; printf '%s\\n' {marker} >&2; "
+            f"exec timeout --kill-after=5 -- {timeout} {shlex.join(argv)}"
+        )
+        limit = timeout + EXEC_CONNECT_GRACE
+        command = ["timeout", f"--kill-after={KILL_AFTER_SECONDS}", str(limit)]
+        command += [_vagrant_exe(), "ssh", "--no-tty", "-c", remote]
+        began = time.monotonic()
+        status, stdout, stderr = _run_bounded(command, root, self._env)
+        elapsed = time.monotonic() - began
+        line = f"{marker}\n".encode()
+        if elapsed >= limit or line not in stderr[0]:
+            said = stderr[0].decode(errors="replace").strip()
+            raise BackendError(
+                f"vagrant ssh could not run the command (exit {status}): {said or 'no output'}"
+            )
+        out, out_cut = _after_marker(stdout, line)
+        err, err_cut = _after_marker(stderr, line)
+        return ExecResult(
+            exit_status=status,
+            stdout=out,
+            stderr=err,
+            stdout_truncated=out_cut,
+            stderr_truncated=err_cut,
+            timed_out=status == 124 and elapsed >= timeout,
+        )
+
+    def ssh_info(self, vm_id: str) -> SshInfo:
+        conf = self._run(
+            self._project(vm_id), self._command_timeout, "ssh-config", lambda v: v.conf()
+        )
+        try:
+            return SshInfo(conf["HostName"], int(conf["Port"]), conf["User"], conf["IdentityFile"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise BackendError(f"vagrant ssh-config said nothing usable: {conf!r}") from error
 
     def machines(self) -> list[str]:
         if not self._dir.is_dir():
@@ -199,16 +306,52 @@ class VagrantCli:
         return root
 
     def _up(self, root: Path, progress: Progress, *, provision: bool) -> None:
+        self._stream(
+            root,
+            self._up_timeout,
+            "up",
+            lambda v: v.up(provider=self._provider, no_provision=not provision, stream_output=True),
+            progress,
+        )
+
+    def _stream(
+        self,
+        root: Path,
+        timeout: float,
+        what: str,
+        start: Callable[[vagrant.Vagrant], Iterator[str]],
+        progress: Progress,
+    ) -> None:
         recent: deque[str] = deque(maxlen=20)
 
-        def up(v: vagrant.Vagrant) -> None:
-            lines = v.up(provider=self._provider, no_provision=not provision, stream_output=True)
-            for line in lines:
+        def follow(v: vagrant.Vagrant) -> None:
+            for line in start(v):
                 text = line.rstrip()
                 recent.append(text)
                 progress(text)
 
-        self._run(root, self._up_timeout, "up", up, recent)
+        self._run(root, timeout, what, follow, recent)
+
+    def _machine_readable(self, root: Path, what: str, *args: str) -> str:
+        """Run a Vagrant command whose errors should name their class (to tell Unsupported)."""
+        output: str = self._run(
+            root,
+            self._command_timeout,
+            what,
+            lambda v: v._run_vagrant_command([*args, "--machine-readable"]),
+        )
+        return output
+
+    def _docker_update(self, root: Path, args: list[str]) -> None:
+        container = (root / DOCKER_ID).read_text().strip()
+        docker = shutil.which("docker") or "docker"
+        command = ["timeout", f"{self._command_timeout:g}", docker, "update", *args, container]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BackendError(
+                f"docker update {' '.join(args)} failed (exit {done.returncode}): "
+                f"{done.stderr.strip() or done.stdout.strip() or 'no output'}"
+            )
 
     def _run(
         self,
@@ -225,7 +368,13 @@ class VagrantCli:
         except subprocess.CalledProcessError as error:
             if error.returncode in TIMED_OUT:
                 raise BackendError(f"vagrant {what} timed out after {timeout:g} s") from error
-            said = _error_exit(error.output) or stderr.text.strip() or "\n".join(recent or ())
+            kind, said = _error_exit_record(error.output)
+            said = said or stderr.text.strip() or "\n".join(recent or ())
+            if kind in _UNSUPPORTED:
+                raise Unsupported(
+                    f"the {self._provider or 'default'} provider cannot {what}: "
+                    f"{_first_sentence(said)}"
+                ) from error
             raise BackendError(
                 f"vagrant {what} failed (exit {error.returncode}): {said or 'no output'}"
             ) from error
@@ -241,6 +390,7 @@ class VagrantCli:
             "guest": self._guest,
             "network": self._network(machine),
             "provisioners": self._provisioners(machine, root),
+            "provider_settings": provider_settings(machine.definition.resources),
         }
         write_atomically(root / MACHINE_FILE, json.dumps(spec, indent=2))
         (root / "Vagrantfile").write_text(template_text())
@@ -298,12 +448,100 @@ def processes_in(directory: Path) -> list[int]:
     return sorted(pids)
 
 
-def _error_exit(output: bytes | None) -> str:
-    """The message of a machine-readable `error-exit` record, if Vagrant printed one."""
-    for line in (output or b"").decode(errors="replace").splitlines():
-        fields = line.split(",", 4)
-        if len(fields) == 5 and fields[2] == "error-exit":
-            return (
-                fields[4].split(",", 1)[-1].replace("%!(VAGRANT_COMMA)", ",").replace("\\n", "\n")
-            )
-    return ""
+def _error_exit_record(output: bytes | str | None) -> tuple[str, str]:
+    """The class and message of a machine-readable `error-exit` record, if Vagrant printed one."""
+    if isinstance(output, bytes):
+        output = output.decode(errors="replace")
+    for fields in _records(output or ""):
+        if fields[2] == "error-exit":
+            return fields[3], _unescape(fields[4])
+    return "", ""
+
+
+def _records(output: str) -> list[list[str]]:
+    return [fields for line in output.splitlines() if len(fields := line.split(",", 4)) == 5]
+
+
+def _first_sentence(text: str) -> str:
+    """Vagrant's reason without its advice (for a missing action it suspects a bug: it is not)."""
+    flat = " ".join(text.split())
+    head, found, _ = flat.partition(". ")
+    return head + "." if found else flat
+
+
+def _unescape(text: str) -> str:
+    return text.replace("%!(VAGRANT_COMMA)", ",").replace("\\n", "\n")
+
+
+def _snapshot_names(output: str) -> list[str]:
+    """`vagrant snapshot list`: an empty `output` line, then one `detail` line per snapshot.
+
+    Without snapshots it prints a non-empty `output` line ("No snapshots...") and a detail.
+    """
+    names: list[str] = []
+    listing = False
+    for fields in _records(output):
+        if fields[2] != "ui":
+            continue
+        if fields[3] == "output":
+            listing = fields[4].strip() == ""
+        elif fields[3] == "detail" and listing:
+            names.append(_unescape(fields[4]).strip())
+    return [name for name in names if name]
+
+
+def _after_marker(kept: tuple[bytes, bool], line: bytes) -> tuple[str, bool]:
+    """The command's own output (after the marker line), cut at EXEC_OUTPUT_LIMIT bytes."""
+    data, overflowed = kept
+    before, found, after = data.partition(line)
+    output = after if found else before
+    cut = overflowed or len(output) > EXEC_OUTPUT_LIMIT
+    return output[:EXEC_OUTPUT_LIMIT].decode(errors="replace"), cut
+
+
+def _vagrant_exe() -> str:
+    exe = shutil.which("vagrant")
+    if exe is None:
+        raise BackendError("the vagrant command is not on PATH")
+    return exe
+
+
+def _run_bounded(
+    command: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[int, tuple[bytes, bool], tuple[bytes, bool]]:
+    """Run `command`; keep the first bytes of stdout and of stderr, and whether more came."""
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as error:
+        raise BackendError(f"vagrant ssh could not run: {error}") from error
+    assert process.stdout is not None
+    assert process.stderr is not None
+    kept: dict[str, tuple[bytes, bool]] = {}
+    readers = [
+        threading.Thread(target=_drain, args=(stream, kept, name))
+        for name, stream in (("out", process.stdout), ("err", process.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    return process.wait(), kept["out"], kept["err"]
+
+
+def _drain(stream: IO[bytes], kept: dict[str, tuple[bytes, bool]], name: str) -> None:
+    limit = EXEC_PREAMBLE_LIMIT + EXEC_OUTPUT_LIMIT
+    data = bytearray()
+    total = 0
+    with stream:
+        while chunk := stream.read(65536):
+            total += len(chunk)
+            if len(data) < limit:
+                data += chunk[: limit - len(data)]
+    kept[name] = (bytes(data), total > limit)

@@ -42,7 +42,10 @@ from vcm.client.models import (
     CreatedBox,
     DestroyedBox,
     DestroyedVm,
+    ExecResult,
     Network,
+    SnapshotResult,
+    SshInfo,
     StoppedVm,
     Vm,
 )
@@ -207,11 +210,20 @@ class AsyncClient:
         shell: Iterable[ShellSource] = (),
         network: Network | str = Network.PRIVATE,
         hostname: str = DYNAMIC_HOSTNAME,
+        cpus: int | None = None,
+        memory: int | None = None,
     ) -> CreatedBox:
         """Define a box; see `Client.create_box`."""
         return await self._call(
             _calls.create_box(
-                box, files=files, puppet=puppet, shell=shell, network=network, hostname=hostname
+                box,
+                files=files,
+                puppet=puppet,
+                shell=shell,
+                network=network,
+                hostname=hostname,
+                cpus=cpus,
+                memory=memory,
             )
         )
 
@@ -252,6 +264,56 @@ class AsyncClient:
     async def get_vm(self, vm_id: str) -> Vm:
         """One VM; `VmNotFound` if there is none with that vmID."""
         return await self._call(_calls.get_vm(vm_id))
+
+    # Lifecycle beyond start and stop
+
+    async def suspend_vm(self, vm_id: str) -> Vm:
+        """Suspend a running VM; `Unsupported` if its provider cannot (docker, lxc)."""
+        return await self._call(_calls.vm_command("suspend", vm_id))
+
+    async def resume_vm(self, vm_id: str) -> Vm:
+        """Resume a suspended VM; a running one is left as it is."""
+        return await self._call(_calls.vm_command("resume", vm_id))
+
+    async def reload_vm(self, vm_id: str) -> Vm:
+        """Restart a VM (running, stopped or suspended), applying its definition again;
+        provisioners do not run."""
+        return await self._call(_calls.vm_command("reload", vm_id))
+
+    async def provision_vm(self, vm_id: str) -> Vm:
+        """Run the provisioners of a running VM again."""
+        return await self._call(_calls.vm_command("provision", vm_id))
+
+    async def save_snapshot(self, vm_id: str, name: str) -> SnapshotResult:
+        """Save a snapshot; `Unsupported` if the provider has none (docker, lxc)."""
+        return await self._call(_calls.snapshot("save", vm_id, name))
+
+    async def restore_snapshot(self, vm_id: str, name: str) -> SnapshotResult:
+        """Put the VM back as it was saved; provisioners do not run."""
+        return await self._call(_calls.snapshot("restore", vm_id, name))
+
+    async def delete_snapshot(self, vm_id: str, name: str) -> SnapshotResult:
+        """Delete a snapshot."""
+        return await self._call(_calls.snapshot("delete", vm_id, name))
+
+    async def list_snapshots(self, vm_id: str) -> list[str]:
+        """The names of the VM's snapshots."""
+        return await self._call(_calls.list_snapshots(vm_id))
+
+    async def exec(
+        self, vm_id: str, argv: Iterable[str], *, timeout: int | None = None
+    ) -> ExecResult:
+        """Run `argv` in a running VM, as its ssh user; returns once it ends.
+
+        ``argv[0]`` is a program on the guest's PATH; use ``["sh", "-c", script]`` for shell
+        syntax. `timeout` (seconds, default the daemon's 60) ends the command. A non-zero exit
+        status is a result, not an error.
+        """
+        return await self._call(_calls.exec_in_vm(vm_id, argv, timeout))
+
+    async def ssh_info(self, vm_id: str) -> SshInfo:
+        """Host, port, user and key path to ``ssh`` into a running VM from the daemon's host."""
+        return await self._call(_calls.ssh_info(vm_id))
 
     # All VMs
 

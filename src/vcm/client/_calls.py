@@ -15,10 +15,13 @@ from vcm.client.models import (
     CreatedBox,
     DestroyedBox,
     DestroyedVm,
+    ExecResult,
     FileProvisioner,
     Network,
     PuppetProvisioner,
     ShellProvisioner,
+    SnapshotResult,
+    SshInfo,
     StoppedVm,
     Vm,
     VmState,
@@ -33,6 +36,8 @@ ShellSource = ShellProvisioner | str | os.PathLike[str]
 PuppetSource = PuppetProvisioner | str | os.PathLike[str]
 """A `PuppetProvisioner`, a ``str`` (a manifest), or a ``Path`` to a local manifest."""
 AllVerb = Literal["halt", "shutdown", "stop", "destroy"]
+VmVerb = Literal["suspend", "resume", "reload", "provision"]
+SnapshotVerb = Literal["save", "restore", "delete"]
 T = TypeVar("T")
 
 
@@ -44,8 +49,10 @@ def create_box(
     shell: Iterable[ShellSource],
     network: Network | str,
     hostname: str,
+    cpus: int | None = None,
+    memory: int | None = None,
 ) -> Call[CreatedBox]:
-    payload = {
+    payload: dict[str, Any] = {
         "command": "create",
         "box": box,
         "files": [provisioner_json(_file(item)) for item in files],
@@ -54,6 +61,7 @@ def create_box(
         "network": str(network),
         "hostname": hostname,
     }
+    payload.update({k: v for k, v in (("cpus", cpus), ("memory", memory)) if v is not None})
     return Call(payload, lambda reply: CreatedBox(_str(reply, "boxID"), _message(reply)))
 
 
@@ -67,6 +75,31 @@ def start_existing_vm(vm_id: str) -> Call[Vm]:
 
 def stop_vm(vm_id: str) -> Call[StoppedVm]:
     return Call({"command": "stop", "vmID": vm_id}, _stopped)
+
+
+def vm_command(verb: VmVerb, vm_id: str) -> Call[Vm]:
+    return Call({"command": verb, "vmID": vm_id}, _vm)
+
+
+def snapshot(verb: SnapshotVerb, vm_id: str, name: str) -> Call[SnapshotResult]:
+    payload = {"command": "snapshot", "subcommand": verb, "vmID": vm_id, "name": name}
+    return Call(payload, _snapshot)
+
+
+def list_snapshots(vm_id: str) -> Call[list[str]]:
+    payload = {"command": "snapshot", "subcommand": "list", "vmID": vm_id}
+    return Call(payload, lambda reply: [str(name) for name in _list(reply, "snapshots")])
+
+
+def exec_in_vm(vm_id: str, argv: Iterable[str], timeout: int | None) -> Call[ExecResult]:
+    payload: dict[str, Any] = {"command": "exec", "vmID": vm_id, "argv": list(argv)}
+    if timeout is not None:
+        payload["timeout"] = timeout
+    return Call(payload, _exec)
+
+
+def ssh_info(vm_id: str) -> Call[SshInfo]:
+    return Call({"command": "ssh-info", "vmID": vm_id}, _ssh_info, read_only=True)
 
 
 def destroy_vm(vm_id: str) -> Call[DestroyedVm]:
@@ -180,6 +213,8 @@ def _box(entry: Reply) -> Box:
         network=Network(_str(entry, "network")),
         hostname=_str(entry, "hostname"),
         vm_ids=tuple(str(vm_id) for vm_id in entry.get("vmIDs", ())),
+        cpus=_optional_int(entry, "cpus"),
+        memory=_optional_int(entry, "memory"),
     )
 
 
@@ -206,6 +241,39 @@ def _stopped(reply: Reply) -> StoppedVm:
         box_id=_str(reply, "boxID"),
         state=VmState(reply.get("state", VmState.STOPPED)),
         message=_message(reply),
+    )
+
+
+def _snapshot(reply: Reply) -> SnapshotResult:
+    return SnapshotResult(
+        vm_id=_str(reply, "vmID"),
+        box_id=_str(reply, "boxID"),
+        name=_str(reply, "name"),
+        state=VmState(_str(reply, "state")),
+        message=_message(reply),
+    )
+
+
+def _exec(reply: Reply) -> ExecResult:
+    return ExecResult(
+        vm_id=_str(reply, "vmID"),
+        exit_status=_int(reply, "exitStatus"),
+        stdout=_str(reply, "stdout"),
+        stderr=_str(reply, "stderr"),
+        stdout_truncated=_bool(reply, "stdoutTruncated"),
+        stderr_truncated=_bool(reply, "stderrTruncated"),
+        timed_out=_bool(reply, "timedOut"),
+        message=_message(reply),
+    )
+
+
+def _ssh_info(reply: Reply) -> SshInfo:
+    return SshInfo(
+        vm_id=_str(reply, "vmID"),
+        host=_str(reply, "host"),
+        port=_int(reply, "port"),
+        user=_str(reply, "user"),
+        key_path=_str(reply, "keyPath"),
     )
 
 
@@ -242,6 +310,24 @@ def _str(reply: Reply, field: str) -> str:
     value = reply.get(field)
     if not isinstance(value, str):
         raise ProtocolError(f"the reply has no string '{field}': {reply}")
+    return value
+
+
+def _int(reply: Reply, field: str) -> int:
+    value = reply.get(field)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(f"the reply has no whole number '{field}': {reply}")
+    return value
+
+
+def _optional_int(reply: Reply, field: str) -> int | None:
+    return None if reply.get(field) is None else _int(reply, field)
+
+
+def _bool(reply: Reply, field: str) -> bool:
+    value = reply.get(field)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"the reply has no boolean '{field}': {reply}")
     return value
 
 

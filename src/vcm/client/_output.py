@@ -22,6 +22,11 @@ _STATE_STYLES = {
     "starting": "cyan",
     "stopping": "cyan",
     "destroying": "cyan",
+    "suspended": "magenta",
+    "suspending": "cyan",
+    "resuming": "cyan",
+    "reloading": "cyan",
+    "provisioning": "cyan",
 }
 
 VM_COLUMNS = ("VMID", "STATE", "IP", "HOSTNAME", "BOX")
@@ -50,6 +55,16 @@ class Output:
 
     def line(self, text: str) -> None:
         self._stdout.out(text, highlight=False)
+
+    def raw(self, stdout: str, stderr: str) -> None:
+        """A command's own output, as it wrote it."""
+        self._stdout.file.write(stdout)
+        self._stdout.file.flush()
+        self._stderr.file.write(stderr)
+        self._stderr.file.flush()
+
+    def warn(self, text: str) -> None:
+        self._stderr.print(Text(f"vcm: {text}"), style="yellow", highlight=False)
 
     def note(self, text: str) -> None:
         """A line for the person at a terminal, on stderr; nothing when stderr is not one."""
@@ -167,6 +182,10 @@ def box_fields(box: Box) -> list[tuple[str, str]]:
         ("hostname", box.hostname),
         ("VMs", ", ".join(box.vm_ids) or "-"),
     ]
+    if box.cpus is not None:
+        pairs.append(("cpus", str(box.cpus)))
+    if box.memory is not None:
+        pairs.append(("memory", f"{box.memory} MiB"))
     pairs += [("file", describe_provisioner(item)) for item in box.files]
     pairs += [("puppet", describe_provisioner(item)) for item in box.puppet]
     pairs += [("shell", describe_provisioner(item)) for item in box.shell]

@@ -42,7 +42,10 @@ from vcm.client.models import (
     CreatedBox,
     DestroyedBox,
     DestroyedVm,
+    ExecResult,
     Network,
+    SnapshotResult,
+    SshInfo,
     StoppedVm,
     Vm,
 )
@@ -214,6 +217,8 @@ class Client:
         shell: Iterable[ShellSource] = (),
         network: Network | str = Network.PRIVATE,
         hostname: str = DYNAMIC_HOSTNAME,
+        cpus: int | None = None,
+        memory: int | None = None,
     ) -> CreatedBox:
         """Define a box: a Vagrant box name plus the provisioners every VM started from it gets.
 
@@ -222,11 +227,19 @@ class Client:
         item that is a ``str`` is the script or manifest itself; a ``Path`` is a local file
         whose text is sent; `ShellProvisioner`/`PuppetProvisioner` give the wire form directly
         (``path=`` names a file on the daemon's host). Provisioners run files, then puppet,
-        then shell. `hostname` is ``"dynamic"`` or a DNS label used as a prefix.
+        then shell. `hostname` is ``"dynamic"`` or a DNS label used as a prefix. `cpus` and
+        `memory` (MiB) size every VM of the box; the daemon refuses more than its host has.
         """
         return self._call(
             _calls.create_box(
-                box, files=files, puppet=puppet, shell=shell, network=network, hostname=hostname
+                box,
+                files=files,
+                puppet=puppet,
+                shell=shell,
+                network=network,
+                hostname=hostname,
+                cpus=cpus,
+                memory=memory,
             )
         )
 
@@ -267,6 +280,54 @@ class Client:
     def get_vm(self, vm_id: str) -> Vm:
         """One VM; `VmNotFound` if there is none with that vmID."""
         return self._call(_calls.get_vm(vm_id))
+
+    # Lifecycle beyond start and stop
+
+    def suspend_vm(self, vm_id: str) -> Vm:
+        """Suspend a running VM; `Unsupported` if its provider cannot (docker, lxc)."""
+        return self._call(_calls.vm_command("suspend", vm_id))
+
+    def resume_vm(self, vm_id: str) -> Vm:
+        """Resume a suspended VM; a running one is left as it is."""
+        return self._call(_calls.vm_command("resume", vm_id))
+
+    def reload_vm(self, vm_id: str) -> Vm:
+        """Restart a VM (running, stopped or suspended), applying its definition again;
+        provisioners do not run."""
+        return self._call(_calls.vm_command("reload", vm_id))
+
+    def provision_vm(self, vm_id: str) -> Vm:
+        """Run the provisioners of a running VM again."""
+        return self._call(_calls.vm_command("provision", vm_id))
+
+    def save_snapshot(self, vm_id: str, name: str) -> SnapshotResult:
+        """Save a snapshot; `Unsupported` if the provider has none (docker, lxc)."""
+        return self._call(_calls.snapshot("save", vm_id, name))
+
+    def restore_snapshot(self, vm_id: str, name: str) -> SnapshotResult:
+        """Put the VM back as it was saved; provisioners do not run."""
+        return self._call(_calls.snapshot("restore", vm_id, name))
+
+    def delete_snapshot(self, vm_id: str, name: str) -> SnapshotResult:
+        """Delete a snapshot."""
+        return self._call(_calls.snapshot("delete", vm_id, name))
+
+    def list_snapshots(self, vm_id: str) -> list[str]:
+        """The names of the VM's snapshots."""
+        return self._call(_calls.list_snapshots(vm_id))
+
+    def exec(self, vm_id: str, argv: Iterable[str], *, timeout: int | None = None) -> ExecResult:
+        """Run `argv` in a running VM, as its ssh user; returns once it ends.
+
+        ``argv[0]`` is a program on the guest's PATH; use ``["sh", "-c", script]`` for shell
+        syntax. `timeout` (seconds, default the daemon's 60) ends the command. A non-zero exit
+        status is a result, not an error.
+        """
+        return self._call(_calls.exec_in_vm(vm_id, argv, timeout))
+
+    def ssh_info(self, vm_id: str) -> SshInfo:
+        """Host, port, user and key path to ``ssh`` into a running VM from the daemon's host."""
+        return self._call(_calls.ssh_info(vm_id))
 
     # All VMs
 

@@ -30,6 +30,7 @@ from vcm.client.errors import (
     ProtocolError,
     RequestTooLarge,
     Unauthorized,
+    Unsupported,
     VagrantError,
     VcmConnectionError,
     VcmError,
@@ -46,6 +47,7 @@ EXIT_NOT_FOUND = 4
 EXIT_VAGRANT = 5
 EXIT_POOL_EXHAUSTED = 6
 EXIT_UNAUTHORIZED = 7
+EXIT_UNSUPPORTED = 8
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[type[VcmError], int] = {
@@ -61,6 +63,7 @@ EXIT_CODES: dict[type[VcmError], int] = {
     BoxUnavailable: EXIT_VAGRANT,
     IpPoolExhausted: EXIT_POOL_EXHAUSTED,
     Unauthorized: EXIT_UNAUTHORIZED,
+    Unsupported: EXIT_UNSUPPORTED,
 }
 """The exit status for each kind of error; any other `VcmError` exits with EXIT_ERROR."""
 
@@ -84,10 +87,14 @@ exit status:
   {EXIT_VAGRANT}    Vagrant failed (VAGRANT_ERROR, BOX_UNAVAILABLE)
   {EXIT_POOL_EXHAUSTED}    no free IP address left (IP_POOL_EXHAUSTED)
   {EXIT_UNAUTHORIZED}    missing or wrong token (UNAUTHORIZED)
+  {EXIT_UNSUPPORTED}    the daemon's provider cannot do that, e.g. snapshots (UNSUPPORTED)
   {EXIT_INTERRUPTED}  interrupted (the daemon goes on with a command already sent)
 
 With --json, results are JSON on stdout; an error is also printed there as
 {{"error": true, "code": ..., "message": ...}}.
+
+'vcm exec' exits with the status of the command it ran in the VM (124 if it timed
+out), like ssh; the statuses above then only mean vcm's own errors if it printed one.
 """
 
 
@@ -214,6 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
         _add_target(command(name, "shut a VM down (or every VM, with --all)", _stop))
     destroy = _add_target(command("destroy", "destroy a VM, a box and its VMs, or all", _destroy))
     destroy.add_argument("--box", metavar="BOXID", help="destroy the box and all its VMs")
+    for verb, summary in (
+        ("suspend", "suspend a running VM (if its provider can)"),
+        ("resume", "resume a suspended VM"),
+        ("reload", "restart a VM, applying its definition again (no provisioning)"),
+        ("provision", "run the provisioners of a running VM again"),
+    ):
+        command(verb, summary, _vm_command).add_argument("vm_id", metavar="VMID")
+    snapshot = command("snapshot", "save, restore, delete or list a VM's snapshots", _snapshot)
+    snapshot.add_argument("action", choices=["save", "restore", "delete", "list"])
+    snapshot.add_argument("vm_id", metavar="VMID")
+    snapshot.add_argument("name", nargs="?", metavar="NAME", help="the snapshot (not for list)")
+    run = command("exec", "run a command in a running VM: vcm exec VMID -- ARGV...", _exec)
+    run.add_argument("vm_id", metavar="VMID")
+    run.add_argument("argv", nargs="+", metavar="ARG", help="the program and its arguments")
+    run.add_argument(
+        "--command-timeout",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="end the command after this long (the daemon's default: 60)",
+    )
+    info = command("ssh-info", "how to ssh into a running VM from the daemon's host", _ssh)
+    info.add_argument("vm_id", metavar="VMID")
     command("ls", "list the VMs", _ls)
     command("boxes", "list the boxes", _boxes)
     show = command("show", "show one VM or box", _show)
@@ -248,6 +278,8 @@ def _add_create(create: argparse.ArgumentParser) -> None:
         default=str(Network.PRIVATE),
         help="private: an address from the daemon's pool (default); none: no private network",
     )
+    create.add_argument("--cpus", type=int, metavar="N", help="CPUs each VM may use")
+    create.add_argument("--memory", type=int, metavar="MIB", help="memory each VM may use, in MiB")
     create.add_argument(
         "--hostname",
         default=DYNAMIC_HOSTNAME,
@@ -275,6 +307,8 @@ def _create(client: Client, args: argparse.Namespace, out: Output) -> None:
         shell=args.shell,
         network=args.network,
         hostname=args.hostname,
+        cpus=args.cpus,
+        memory=args.memory,
     )
     if out.as_json:
         out.json(created.to_json())
@@ -291,11 +325,7 @@ def _start(client: Client, args: argparse.Namespace, out: Output) -> None:
     else:
         with out.working(f"starting a new VM from box {args.target}"):
             vm = _start_from_box(client, args.target)
-    if out.as_json:
-        out.json(vm.to_json())
-    else:
-        out.line(vm.vm_id)
-        out.note(f"{vm.vm_id} is {vm.state}: IP {vm.ip or '-'}, hostname {vm.hostname}")
+    _print_vm(out, vm)
 
 
 def _start_from_box(client: Client, box_id: str) -> Vm:
@@ -331,6 +361,65 @@ def _destroy(client: Client, args: argparse.Namespace, out: Output) -> None:
         with out.working(f"destroying VM {vm_id}"):
             destroyed = client.destroy_vm(vm_id)
         out.result(destroyed.to_json(), lambda: out.line(destroyed.message))
+
+
+def _vm_command(client: Client, args: argparse.Namespace, out: Output) -> None:
+    verb = args.command
+    with out.working(f"{verb} VM {args.vm_id}"):
+        vm = getattr(client, f"{verb}_vm")(args.vm_id)
+    _print_vm(out, vm)
+
+
+def _print_vm(out: Output, vm: Vm) -> None:
+    if out.as_json:
+        out.json(vm.to_json())
+    else:
+        out.line(vm.vm_id)
+        out.note(f"{vm.vm_id} is {vm.state}: IP {vm.ip or '-'}, hostname {vm.hostname}")
+
+
+def _snapshot(client: Client, args: argparse.Namespace, out: Output) -> None:
+    if args.action == "list":
+        if args.name is not None:
+            raise _UsageError("'snapshot list' takes no NAME")
+        names = client.list_snapshots(args.vm_id)
+        out.result(names, lambda: out.line("\n".join(names)) if names else None)
+        return
+    if args.name is None:
+        raise _UsageError(f"'snapshot {args.action}' needs a NAME")
+    with out.working(f"snapshot {args.action} {args.name} of VM {args.vm_id}"):
+        done = getattr(client, f"{args.action}_snapshot")(args.vm_id, args.name)
+    out.result(done.to_json(), lambda: out.line(done.message))
+
+
+def _exec(client: Client, args: argparse.Namespace, out: Output) -> None:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise _UsageError("'exec' needs the program to run after VMID")
+    result = client.exec(args.vm_id, argv, timeout=args.command_timeout)
+    if out.as_json:
+        out.json(result.to_json())
+    else:
+        out.raw(result.stdout, result.stderr)
+    for stream, cut in (("stdout", result.stdout_truncated), ("stderr", result.stderr_truncated)):
+        if cut:
+            out.warn(f"the command's {stream} was cut off at the daemon's limit")
+    if result.timed_out:
+        out.warn(f"the command timed out in {args.vm_id}")
+    if result.exit_status != 0:
+        raise _CommandExit(result.exit_status)
+
+
+def _ssh(client: Client, args: argparse.Namespace, out: Output) -> None:
+    info = client.ssh_info(args.vm_id)
+    pairs = [
+        ("host", info.host),
+        ("port", str(info.port)),
+        ("user", info.user),
+        ("key", info.key_path),
+        ("ssh", " ".join(info.command())),
+    ]
+    out.result(info.to_json(), lambda: out.fields(pairs))
 
 
 def _ls(client: Client, _args: argparse.Namespace, out: Output) -> None:
@@ -388,6 +477,14 @@ class _UsageError(Exception):
     pass
 
 
+class _CommandExit(Exception):
+    """`vcm exec` ends with the status of the command it ran."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 # Running
 
 
@@ -410,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.run(client, args, out)
     except _UsageError as error:
         parser.exit(EXIT_USAGE, f"vcm: {error} (see 'vcm {args.command} --help')\n")
+    except _CommandExit as ended:
+        return ended.status
     except VcmError as error:
         out.error(error)
         return exit_code(error)

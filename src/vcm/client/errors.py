@@ -106,6 +106,12 @@ class VagrantError(VcmError):
     code = "VAGRANT_ERROR"
 
 
+class Unsupported(VcmError):
+    """The daemon's provider cannot do this at all (say, snapshots with docker); nothing changed."""
+
+    code = "UNSUPPORTED"
+
+
 class InternalError(VcmError):
     """The daemon failed for another reason, such as its state file not being writable."""
 
@@ -149,6 +155,7 @@ ERRORS_BY_CODE: dict[str, type[VcmError]] = {
         BoxUnavailable,
         IpPoolExhausted,
         VagrantError,
+        Unsupported,
         InternalError,
     )
 }

@@ -16,6 +16,11 @@ class VmState(enum.StrEnum):
     STOPPED = "stopped"
     DESTROYING = "destroying"
     ERROR = "error"
+    SUSPENDING = "suspending"
+    SUSPENDED = "suspended"
+    RESUMING = "resuming"
+    RELOADING = "reloading"
+    PROVISIONING = "provisioning"
 
     @classmethod
     def _missing_(cls, value: object) -> VmState | None:
@@ -114,6 +119,10 @@ class Box:
     network: Network
     hostname: str
     vm_ids: tuple[str, ...]
+    cpus: int | None = None
+    """CPUs each VM may use; None: the provider's default."""
+    memory: int | None = None
+    """Memory each VM may use, in MiB; None: the provider's default."""
 
     def to_json(self) -> dict[str, Any]:
         """The wire form, with the protocol's field names."""
@@ -125,6 +134,8 @@ class Box:
             "shell": [provisioner_json(item) for item in self.shell],
             "network": str(self.network),
             "hostname": self.hostname,
+            "cpus": self.cpus,
+            "memory": self.memory,
             "vmIDs": list(self.vm_ids),
         }
 
@@ -196,3 +207,80 @@ class BulkResult:
     def to_json(self) -> dict[str, Any]:
         """The wire form, with the protocol's field names."""
         return {"VMS": list(self.vm_ids), "message": self.message}
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """The reply to ``snapshot`` ``save``, ``restore`` or ``delete``."""
+
+    vm_id: str
+    box_id: str
+    name: str
+    state: VmState
+    """The VM's state afterwards (a restore may start or stop it)."""
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {
+            "vmID": self.vm_id,
+            "boxID": self.box_id,
+            "name": self.name,
+            "state": str(self.state),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The reply to ``exec``: how the command ended and what it wrote (decoded as UTF-8)."""
+
+    vm_id: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    stdout_truncated: bool
+    """The command wrote more than the daemon keeps; `stdout` is its beginning."""
+    stderr_truncated: bool
+    timed_out: bool
+    """The command ran out of its timeout and was ended (`exit_status` is then 124 or 137)."""
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {
+            "vmID": self.vm_id,
+            "exitStatus": self.exit_status,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "stdoutTruncated": self.stdout_truncated,
+            "stderrTruncated": self.stderr_truncated,
+            "timedOut": self.timed_out,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class SshInfo:
+    """The reply to ``ssh-info``: how to ``ssh`` into a running VM from the daemon's host."""
+
+    vm_id: str
+    host: str
+    port: int
+    user: str
+    key_path: str
+    """The private key's path on the daemon's host."""
+
+    def command(self) -> list[str]:
+        """An ``ssh`` command line that logs in (run it on the daemon's host)."""
+        return ["ssh", "-i", self.key_path, "-p", str(self.port), f"{self.user}@{self.host}"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        return {
+            "vmID": self.vm_id,
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "keyPath": self.key_path,
+        }

@@ -37,5 +37,13 @@ class BackendError(VcmError):
     """Vagrant (or the simulated backend) failed; the message quotes it."""
 
 
+class Unsupported(VcmError):
+    """The provider (or backend) cannot do this at all; the message names it."""
+
+
+class WrongState(InvalidRequest):
+    """The VM is not in a state the command can act on."""
+
+
 class StateError(VcmError):
     """The state file could not be read or written."""

@@ -21,9 +21,24 @@ class VmState(enum.StrEnum):
     STOPPED = "stopped"
     DESTROYING = "destroying"
     ERROR = "error"
+    SUSPENDING = "suspending"
+    SUSPENDED = "suspended"
+    RESUMING = "resuming"
+    RELOADING = "reloading"
+    PROVISIONING = "provisioning"
 
 
-TRANSITIONAL_STATES = frozenset({VmState.STARTING, VmState.STOPPING, VmState.DESTROYING})
+TRANSITIONAL_STATES = frozenset(
+    {
+        VmState.STARTING,
+        VmState.STOPPING,
+        VmState.DESTROYING,
+        VmState.SUSPENDING,
+        VmState.RESUMING,
+        VmState.RELOADING,
+        VmState.PROVISIONING,
+    }
+)
 
 
 def _exactly_one(kind: str, **options: str | None) -> None:
@@ -66,6 +81,46 @@ class PuppetProvisioner:
 
 
 DYNAMIC_HOSTNAME = "dynamic"
+MIN_MEMORY_MIB = 64
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each VM of a box may use: CPUs and memory in MiB; None leaves the provider's default."""
+
+    cpus: int | None = None
+    memory: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus is not None and not _positive_int(self.cpus, 1):
+            raise InvalidRequest(f"cpus must be a whole number of at least 1, not {self.cpus!r}")
+        if self.memory is not None and not _positive_int(self.memory, MIN_MEMORY_MIB):
+            raise InvalidRequest(
+                f"memory must be a whole number of MiB, at least {MIN_MEMORY_MIB}, "
+                f"not {self.memory!r}"
+            )
+
+
+def _positive_int(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    """What the daemon's host has: a box may not ask any VM for more."""
+
+    cpus: int
+    memory: int
+
+    def check(self, resources: Resources) -> None:
+        if resources.cpus is not None and resources.cpus > self.cpus:
+            raise InvalidRequest(
+                f"cpus {resources.cpus} is more than this host has ({self.cpus} CPUs)"
+            )
+        if resources.memory is not None and resources.memory > self.memory:
+            raise InvalidRequest(
+                f"memory {resources.memory} MiB is more than this host has ({self.memory} MiB)"
+            )
 
 
 @dataclass(frozen=True)
@@ -76,6 +131,7 @@ class BoxDefinition:
     shell: tuple[ShellProvisioner, ...] = ()
     network: Network = Network.PRIVATE
     hostname: str = DYNAMIC_HOSTNAME
+    resources: Resources = Resources()
 
     def host_paths(self) -> list[str]:
         """Every path on the daemon's host that the provisioners read."""

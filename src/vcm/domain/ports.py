@@ -21,6 +21,7 @@ class MachineStatus(enum.StrEnum):
     NOT_CREATED = "not_created"
     RUNNING = "running"
     STOPPED = "stopped"
+    SUSPENDED = "suspended"
     OTHER = "other"
 
 
@@ -33,6 +34,26 @@ class Machine:
     hostname: str
     ip: IPv4Address | None
     prefix_length: int
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a guest did; output beyond the backend's limit is cut off."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class SshInfo:
+    host: str
+    port: int
+    user: str
+    key_path: str
 
 
 class VagrantPort(Protocol):
@@ -53,6 +74,30 @@ class VagrantPort(Protocol):
         """Remove the machine and everything kept for it; succeeds if it is already gone."""
 
     def status(self, vm_id: str) -> MachineStatus: ...
+
+    def suspend(self, vm_id: str) -> None:
+        """Unsupported if the provider cannot suspend."""
+
+    def resume(self, vm_id: str) -> None: ...
+
+    def reload(self, vm_id: str, progress: Progress) -> None:
+        """Restart the machine, applying its definition again, without provisioning."""
+
+    def provision(self, vm_id: str, progress: Progress) -> None: ...
+
+    def snapshot_save(self, vm_id: str, name: str) -> None:
+        """Unsupported if the provider has no snapshots; likewise for the other snapshot calls."""
+
+    def snapshot_restore(self, vm_id: str, name: str) -> None: ...
+
+    def snapshot_delete(self, vm_id: str, name: str) -> None: ...
+
+    def snapshot_list(self, vm_id: str) -> list[str]: ...
+
+    def exec(self, vm_id: str, argv: list[str], timeout: int) -> ExecResult:
+        """Run argv in the running guest; the guest kills it after `timeout` seconds."""
+
+    def ssh_info(self, vm_id: str) -> SshInfo: ...
 
     def machines(self) -> list[str]:
         """The vmIDs the backend holds anything for."""

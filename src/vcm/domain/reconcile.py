@@ -23,7 +23,11 @@ class Verdict:
     reason: str = ""
 
 
-_OBSERVED_STATE = {MachineStatus.RUNNING: VmState.RUNNING, MachineStatus.STOPPED: VmState.STOPPED}
+_OBSERVED_STATE = {
+    MachineStatus.RUNNING: VmState.RUNNING,
+    MachineStatus.STOPPED: VmState.STOPPED,
+    MachineStatus.SUSPENDED: VmState.SUSPENDED,
+}
 
 
 def reconcile(vm: Vm, observed: MachineStatus) -> Verdict:

@@ -1,8 +1,10 @@
-"""The use cases: define boxes, start, stop and destroy VMs, and answer queries."""
+"""The use cases: define boxes; start, stop, suspend, reload, provision, snapshot, exec in and
+destroy VMs; answer queries."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -11,9 +13,26 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from vcm.domain.allocation import IpPool, box_id_for, check_definition, hostname_for, vm_id_for
-from vcm.domain.errors import BoxNotFound, StateError, VcmError, VmNotFound
-from vcm.domain.model import Box, BoxDefinition, Network, State, Vm, VmState
-from vcm.domain.ports import HostFiles, Machine, MachineStatus, Progress, VagrantPort, no_progress
+from vcm.domain.errors import (
+    BoxNotFound,
+    InvalidRequest,
+    StateError,
+    Unsupported,
+    VcmError,
+    VmNotFound,
+    WrongState,
+)
+from vcm.domain.model import Box, BoxDefinition, HostCapacity, Network, State, Vm, VmState
+from vcm.domain.ports import (
+    ExecResult,
+    HostFiles,
+    Machine,
+    MachineStatus,
+    Progress,
+    SshInfo,
+    VagrantPort,
+    no_progress,
+)
 from vcm.domain.reconcile import Fix, reconcile
 from vcm.domain.registry import KeyedLocks, Registry
 
@@ -22,7 +41,30 @@ log = logging.getLogger(__name__)
 _STATE_AFTER_FAILURE = {
     MachineStatus.RUNNING: VmState.RUNNING,
     MachineStatus.STOPPED: VmState.STOPPED,
+    MachineStatus.SUSPENDED: VmState.SUSPENDED,
 }
+_CREATED = frozenset({VmState.RUNNING, VmState.STOPPED, VmState.SUSPENDED})
+_RUNNING = frozenset({VmState.RUNNING})
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_EXEC_TIMEOUT = 3600
+MAX_ARGV = 1024
+
+
+def check_snapshot_name(name: str) -> None:
+    if not _SNAPSHOT_NAME.match(name):
+        raise InvalidRequest(
+            "a snapshot name is 1 to 64 letters, digits and . _ -, starting with a letter or "
+            f"digit, not {name!r}"
+        )
+
+
+def check_exec(argv: list[str], timeout: int) -> None:
+    if not argv or len(argv) > MAX_ARGV or not argv[0]:
+        raise InvalidRequest(f"argv must be 1 to {MAX_ARGV} strings, the first not empty")
+    if any("\x00" in arg for arg in argv):
+        raise InvalidRequest("argv strings must not contain NUL characters")
+    if not 1 <= timeout <= MAX_EXEC_TIMEOUT:
+        raise InvalidRequest(f"timeout must be 1 to {MAX_EXEC_TIMEOUT} seconds, not {timeout}")
 
 
 def _logged(vm_id: str, progress: Progress) -> Progress:
@@ -55,6 +97,7 @@ class VcmService:
         pool: IpPool,
         domain: str,
         parallelism: int = 4,
+        capacity: HostCapacity | None = None,
     ) -> None:
         self._registry = registry
         self._vagrant = vagrant
@@ -62,10 +105,13 @@ class VcmService:
         self._pool = pool
         self._domain = domain
         self._parallelism = parallelism
+        self._capacity = capacity
         self._locks = KeyedLocks()
 
     def create_box(self, definition: BoxDefinition) -> Box:
         check_definition(definition)
+        if self._capacity is not None:
+            self._capacity.check(definition.resources)
         for path in definition.host_paths():
             self._host_files.check(path)
         self._vagrant.ensure_box(definition.box)
@@ -98,6 +144,89 @@ class VcmService:
         return self._drive(
             vm_id, VmState.STOPPING, VmState.STOPPED, lambda: self._vagrant.halt(vm_id)
         )
+
+    def suspend_vm(self, vm_id: str) -> Vm:
+        return self._act(
+            vm_id,
+            "suspend",
+            _RUNNING,
+            (VmState.SUSPENDING, VmState.SUSPENDED),
+            action=lambda: self._vagrant.suspend(vm_id),
+            noop=VmState.SUSPENDED,
+        )
+
+    def resume_vm(self, vm_id: str) -> Vm:
+        return self._act(
+            vm_id,
+            "resume",
+            frozenset({VmState.SUSPENDED}),
+            (VmState.RESUMING, VmState.RUNNING),
+            action=lambda: self._vagrant.resume(vm_id),
+            noop=VmState.RUNNING,
+        )
+
+    def reload_vm(self, vm_id: str, progress: Progress = no_progress) -> Vm:
+        return self._act(
+            vm_id,
+            "reload",
+            _CREATED,
+            (VmState.RELOADING, VmState.RUNNING),
+            action=lambda: self._vagrant.reload(vm_id, _logged(vm_id, progress)),
+        )
+
+    def provision_vm(self, vm_id: str, progress: Progress = no_progress) -> Vm:
+        return self._act(
+            vm_id,
+            "provision",
+            _RUNNING,
+            (VmState.PROVISIONING, VmState.RUNNING),
+            action=lambda: self._vagrant.provision(vm_id, _logged(vm_id, progress)),
+        )
+
+    def save_snapshot(self, vm_id: str, name: str) -> Vm:
+        check_snapshot_name(name)
+        return self._query(vm_id, "snapshot save", _CREATED, self._vagrant.snapshot_save, name)
+
+    def delete_snapshot(self, vm_id: str, name: str) -> Vm:
+        check_snapshot_name(name)
+        return self._query(vm_id, "snapshot delete", _CREATED, self._vagrant.snapshot_delete, name)
+
+    def list_snapshots(self, vm_id: str) -> list[str]:
+        snapshots: list[str] = []
+        self._query(
+            vm_id,
+            "snapshot list",
+            _CREATED,
+            lambda vm: snapshots.extend(self._vagrant.snapshot_list(vm)),
+        )
+        return snapshots
+
+    def restore_snapshot(self, vm_id: str, name: str) -> Vm:
+        """Put the machine back as it was saved; its state is then whatever Vagrant reports."""
+        check_snapshot_name(name)
+        with self._locks.hold(vm_id):
+            self._require(self._vm(self._registry.state, vm_id), "snapshot restore", _CREATED)
+            try:
+                self._vagrant.snapshot_restore(vm_id, name)
+            except Unsupported:
+                raise
+            except Exception as error:
+                self._settle(vm_id, error)
+                raise
+            observed = self._vagrant.status(vm_id)
+            state = _STATE_AFTER_FAILURE.get(observed, VmState.ERROR)
+            return self._update(vm_id, state=state, detail="")
+
+    def exec_in_vm(self, vm_id: str, argv: list[str], timeout: int) -> ExecResult:
+        check_exec(argv, timeout)
+        with self._locks.hold(vm_id):
+            self._require(self._vm(self._registry.state, vm_id), "exec", _RUNNING)
+            return self._vagrant.exec(vm_id, argv, timeout)
+
+    def ssh_info(self, vm_id: str) -> SshInfo:
+        with self._locks.hold(vm_id):
+            self._require(self._vm(self._registry.state, vm_id), "ssh-info", _RUNNING)
+            return self._vagrant.ssh_info(vm_id)
 
     def destroy_vm(self, vm_id: str) -> Vm:
         with self._locks.hold(vm_id):
@@ -251,6 +380,57 @@ class VcmService:
                 self._settle(vm_id, error)
                 raise
             return self._update(vm_id, state=after, detail="")
+
+    def _act(
+        self,
+        vm_id: str,
+        verb: str,
+        allowed: frozenset[VmState],
+        states: tuple[VmState, VmState],
+        *,
+        action: Callable[[], None],
+        noop: VmState | None = None,
+    ) -> Vm:
+        """Move a VM from an `allowed` state through `states` (during, after) by `action`.
+
+        A VM already in `noop` is left alone. What the provider cannot do changes nothing.
+        """
+        with self._locks.hold(vm_id):
+            before = self._vm(self._registry.state, vm_id)
+            if before.state == noop:
+                return before
+            self._require(before, verb, allowed)
+            self._update(vm_id, state=states[0])
+            try:
+                action()
+            except Unsupported:
+                self._try_update(vm_id, state=before.state, detail=before.detail)
+                raise
+            except Exception as error:
+                self._settle(vm_id, error)
+                raise
+            return self._update(vm_id, state=states[1], detail="")
+
+    def _query(
+        self,
+        vm_id: str,
+        verb: str,
+        allowed: frozenset[VmState],
+        action: Callable[..., object],
+        *args: str,
+    ) -> Vm:
+        """Run `action(vm_id, *args)` on a VM in an `allowed` state, leaving its record alone."""
+        with self._locks.hold(vm_id):
+            vm = self._vm(self._registry.state, vm_id)
+            self._require(vm, verb, allowed)
+            action(vm_id, *args)
+            return vm
+
+    @staticmethod
+    def _require(vm: Vm, verb: str, allowed: frozenset[VmState]) -> None:
+        if vm.state not in allowed:
+            wanted = " or ".join(sorted(str(state) for state in allowed))
+            raise WrongState(f"VM {vm.vm_id} is {vm.state}; {verb} needs it {wanted}")
 
     def _settle(self, vm_id: str, error: Exception) -> None:
         """After a failed action, record what the machine really is now."""

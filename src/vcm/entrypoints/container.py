@@ -11,6 +11,7 @@ from dependency_injector import containers, providers
 from vcm.adapters.host_files import FilesRoot
 from vcm.adapters.json_store import JsonStateStore
 from vcm.adapters.protocol import RequestHandler
+from vcm.adapters.resources import host_capacity
 from vcm.adapters.simulated import SimulatedVagrant
 from vcm.adapters.socket_server import SocketServer
 from vcm.adapters.vagrant_cli import VagrantCli
@@ -65,6 +66,7 @@ class Container(containers.DeclarativeContainer):
     )
     registry = providers.ThreadSafeSingleton(Registry, store=store)
     pool = providers.Singleton(IpPool.with_host_sides, network=settings.provided.ip_pool)
+    capacity = providers.Singleton(host_capacity)
 
     # Services
     service = providers.ThreadSafeSingleton(
@@ -75,6 +77,7 @@ class Container(containers.DeclarativeContainer):
         pool=pool,
         domain=settings.provided.domain,
         parallelism=settings.provided.parallel_all,
+        capacity=capacity,
     )
     handler = providers.Singleton(
         RequestHandler, service=service, token=providers.Callable(_token, settings)

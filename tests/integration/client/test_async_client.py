@@ -16,6 +16,7 @@ from vcm.client import (
     BoxNotFound,
     Client,
     FileProvisioner,
+    Unsupported,
     VagrantError,
     VmNotFound,
     VmState,
@@ -97,5 +98,31 @@ def test_a_vagrant_failure_raises_its_exception(start_daemon: StartDaemon) -> No
             box_id = (await vcm.create_box("broken/box")).box_id
             with pytest.raises(VagrantError, match="simulated failure"):
                 await vcm.start_vm(box_id)
+
+    asyncio.run(scenario())
+
+
+def test_the_lifecycle_commands(daemon: DaemonProcess) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(daemon.host, daemon.port, timeout=60) as vcm:
+            box_id = (await vcm.create_box(BOX, cpus=1, memory=128)).box_id
+            assert ((await vcm.get_box(box_id)).cpus, (await vcm.get_box(box_id)).memory) == (
+                1,
+                128,
+            )
+            vm = await vcm.start_vm(box_id)
+            assert (await vcm.suspend_vm(vm.vm_id)).state == VmState.SUSPENDED
+            assert (await vcm.resume_vm(vm.vm_id)).state == VmState.RUNNING
+            assert (await vcm.reload_vm(vm.vm_id)).state == VmState.RUNNING
+            assert (await vcm.provision_vm(vm.vm_id)).state == VmState.RUNNING
+            assert (await vcm.save_snapshot(vm.vm_id, "s1")).name == "s1"
+            assert await vcm.list_snapshots(vm.vm_id) == ["s1"]
+            assert (await vcm.restore_snapshot(vm.vm_id, "s1")).state == VmState.RUNNING
+            await vcm.delete_snapshot(vm.vm_id, "s1")
+            assert await vcm.list_snapshots(vm.vm_id) == []
+            with pytest.raises(Unsupported, match="no guests"):
+                await vcm.exec(vm.vm_id, ["true"])
+            with pytest.raises(Unsupported):
+                await vcm.ssh_info(vm.vm_id)
 
     asyncio.run(scenario())

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -36,6 +36,7 @@ EXIT_CODES = {
     "BOX_UNAVAILABLE": 5,
     "IP_POOL_EXHAUSTED": 6,
     "VAGRANT_ERROR": 5,
+    "UNSUPPORTED": 8,
     "INTERNAL": 1,
 }
 
@@ -436,3 +437,83 @@ def _run_in_terminal(args: list[str], port: int, limit: float = 30.0) -> tuple[s
         output += chunk
     os.close(leader)
     return output.decode(errors="replace"), process.wait(10)
+
+
+class TestLifecycleCommands:
+    def started(self, daemon: DaemonProcess) -> str:
+        box_id = vcm("create", BOX, "--cpus", "1", "--memory", "128", port=daemon.port).stdout
+        return vcm("start", box_id.strip(), port=daemon.port).stdout.strip()
+
+    def test_suspend_resume_reload_provision(self, daemon: DaemonProcess) -> None:
+        vm_id = self.started(daemon)
+        for verb, state in [
+            ("suspend", "suspended"),
+            ("resume", "running"),
+            ("reload", "running"),
+            ("provision", "running"),
+        ]:
+            run = vcm(verb, vm_id, "--json", port=daemon.port)
+            assert (run.code, run.json()["state"]) == (0, state), run
+        vcm("suspend", vm_id, port=daemon.port)
+        assert "suspended" in vcm("ls", port=daemon.port).stdout
+
+    def test_snapshots(self, daemon: DaemonProcess) -> None:
+        vm_id = self.started(daemon)
+        assert vcm("snapshot", "save", vm_id, "clean", port=daemon.port).code == 0
+        assert vcm("snapshot", "save", vm_id, "later", port=daemon.port).code == 0
+        assert vcm("snapshot", "list", vm_id, port=daemon.port).stdout == "clean\nlater\n"
+        restored = vcm("snapshot", "restore", vm_id, "clean", "--json", port=daemon.port)
+        assert restored.json()["state"] == "running"
+        vcm("snapshot", "delete", vm_id, "later", port=daemon.port)
+        assert vcm("snapshot", "list", vm_id, "--json", port=daemon.port).json() == ["clean"]
+        missing = vcm("snapshot", "save", vm_id, port=daemon.port)
+        assert missing.code == 2
+        assert_one_error_line(missing, "needs a NAME")
+        bad = vcm("snapshot", "save", vm_id, "a b", port=daemon.port)
+        assert bad.code == 2
+        assert_one_error_line(bad, "snapshot name")
+
+    def test_what_the_backend_cannot_do_exits_8(self, daemon: DaemonProcess) -> None:
+        vm_id = self.started(daemon)
+        run = vcm("exec", vm_id, "--", "uname", "-a", port=daemon.port)
+        assert run.code == 8
+        assert_one_error_line(run, "simulated backend has no guests")
+        assert vcm("ssh-info", vm_id, port=daemon.port).code == 8
+
+    def test_box_resources_show_in_json(self, daemon: DaemonProcess) -> None:
+        vm_id = self.started(daemon)
+        box = vcm("show", vm_id.rsplit("_", 1)[0], "--json", port=daemon.port).json()
+        assert (box["cpus"], box["memory"]) == (1, 128)
+        too_many = vcm("create", BOX, "--cpus", "100000", port=daemon.port)
+        assert too_many.code == 2
+        assert_one_error_line(too_many, "more than this host has")
+
+
+class TestExecOutput:
+    RESULT: ClassVar[dict[str, Any]] = {
+        "vmID": "a_1_1",
+        "exitStatus": 3,
+        "stdout": "out\n",
+        "stderr": "err\n",
+        "stdoutTruncated": True,
+        "stderrTruncated": False,
+        "timedOut": False,
+        "message": "sh exited 3",
+    }
+
+    def test_exec_prints_the_output_and_exits_with_the_commands_status(self) -> None:
+        seen: list[Any] = []
+
+        def answer(request: Request) -> list[bytes]:
+            seen.append(request)
+            return [reply(request, **self.RESULT)]
+
+        with FakeDaemon(answer) as fake:
+            run = vcm(
+                "exec", "a_1_1", "--command-timeout", "9", "--", "sh", "-c", "x", port=fake.port
+            )
+        assert (run.code, run.stdout) == (3, "out\n")
+        assert run.stderr.startswith("err\n")
+        assert "stdout was cut off" in run.stderr
+        assert seen[0]["argv"] == ["sh", "-c", "x"]
+        assert seen[0]["timeout"] == 9

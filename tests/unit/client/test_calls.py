@@ -122,10 +122,10 @@ class TestParse:
         assert (vm.state, vm.ip) == (VmState.RUNNING, None)
 
     def test_a_state_this_client_does_not_know_still_parses(self) -> None:
-        reply = {"error": False, "VMS": [_vm_entry(state="suspended")]}
+        reply = {"error": False, "VMS": [_vm_entry(state="migrating")]}
         [vm] = _calls.list_vms().result(reply)
-        assert vm.state == "suspended"
-        assert str(vm.state) == "suspended"
+        assert vm.state == "migrating"
+        assert str(vm.state) == "migrating"
         assert vm.state != VmState.RUNNING
 
     def test_a_box_entry_becomes_a_box(self) -> None:
@@ -186,3 +186,90 @@ class TestParse:
         assert _calls.raw("info", {"subcommand": "VM all"}).read_only
         assert not _calls.start_vm("b_1").read_only
         assert not _calls.raw("destroy", {"vmID": "b_1_1"}).read_only
+
+
+class TestLifecycleCalls:
+    @pytest.mark.parametrize("verb", ["suspend", "resume", "reload", "provision"])
+    def test_vm_commands_send_the_vm_id_and_read_a_vm(self, verb: Any) -> None:
+        call = _calls.vm_command(verb, "a_1_1")
+        assert call.payload == {"command": verb, "vmID": "a_1_1"}
+        vm = call.result({"error": False, **_vm_entry(state="suspended")})
+        assert vm.state == VmState.SUSPENDED
+        assert not call.read_only
+
+    def test_resources_are_sent_only_when_given(self) -> None:
+        sized = _calls.create_box(
+            "b", files=(), puppet=(), shell=(), network="private", hostname="dynamic", cpus=2
+        )
+        assert (sized.payload["cpus"], "memory" in sized.payload) == (2, False)
+
+    def test_snapshot_calls(self) -> None:
+        call = _calls.snapshot("restore", "a_1_1", "clean")
+        assert call.payload == {
+            "command": "snapshot",
+            "subcommand": "restore",
+            "vmID": "a_1_1",
+            "name": "clean",
+        }
+        done = call.result(
+            {"error": False, "vmID": "a_1_1", "boxID": "a_1", "name": "clean", "state": "stopped"}
+        )
+        assert (done.name, done.state) == ("clean", VmState.STOPPED)
+        listed = _calls.list_snapshots("a_1_1").result({"error": False, "snapshots": ["x", "y"]})
+        assert listed == ["x", "y"]
+
+    def test_exec_sends_argv_and_reads_the_result(self) -> None:
+        call = _calls.exec_in_vm("a_1_1", ("ls", "-l"), 5)
+        assert call.payload == {
+            "command": "exec",
+            "vmID": "a_1_1",
+            "argv": ["ls", "-l"],
+            "timeout": 5,
+        }
+        assert "timeout" not in _calls.exec_in_vm("a_1_1", ["true"], None).payload
+        reply = {
+            "error": False,
+            "vmID": "a_1_1",
+            "exitStatus": 2,
+            "stdout": "",
+            "stderr": "no such file\n",
+            "stdoutTruncated": False,
+            "stderrTruncated": False,
+            "timedOut": False,
+            "message": "ls exited 2",
+        }
+        result = call.result(reply)
+        assert (result.exit_status, result.stderr) == (2, "no such file\n")
+        assert result.to_json() == {k: v for k, v in reply.items() if k != "error"}
+        with pytest.raises(ProtocolError, match="exitStatus"):
+            call.result({**reply, "exitStatus": "2"})
+
+    def test_ssh_info_gives_an_ssh_command(self) -> None:
+        reply = {
+            "error": False,
+            "vmID": "a_1_1",
+            "host": "10.0.3.5",
+            "port": 22,
+            "user": "vagrant",
+            "keyPath": "/k/private_key",
+        }
+        info = _calls.ssh_info("a_1_1").result(reply)
+        assert info.command() == ["ssh", "-i", "/k/private_key", "-p", "22", "vagrant@10.0.3.5"]
+        assert _calls.ssh_info("a_1_1").read_only
+
+    def test_box_resources_are_read(self) -> None:
+        entry = {
+            "boxID": "b_1",
+            "box": "b",
+            "files": [],
+            "puppet": [],
+            "shell": [],
+            "network": "private",
+            "hostname": "dynamic",
+            "cpus": 2,
+            "memory": 512,
+            "vmIDs": [],
+        }
+        box = _calls.get_box("b_1").result({"error": False, "boxes": [entry]})
+        assert (box.cpus, box.memory) == (2, 512)
+        assert box.to_json() == entry

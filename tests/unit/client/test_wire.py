@@ -27,6 +27,7 @@ SPEC_ERRORS = {
     "BOX_UNAVAILABLE": client.BoxUnavailable,
     "IP_POOL_EXHAUSTED": client.IpPoolExhausted,
     "VAGRANT_ERROR": client.VagrantError,
+    "UNSUPPORTED": client.Unsupported,
     "INTERNAL": client.InternalError,
 }
 

@@ -25,6 +25,7 @@ class ServerException extends VcmException
         'BOX_UNAVAILABLE' => BoxUnavailableException::class,
         'IP_POOL_EXHAUSTED' => IpPoolExhaustedException::class,
         'VAGRANT_ERROR' => VagrantErrorException::class,
+        'UNSUPPORTED' => UnsupportedException::class,
         'INTERNAL' => InternalException::class,
     ];
 

@@ -40,6 +40,40 @@ final class Fields
     }
 
     /**
+     * @param array<mixed> $data
+     */
+    public static function int(array $data, string $key): int
+    {
+        $value = $data[$key] ?? null;
+        if (!is_int($value)) {
+            throw self::bad($key, 'a whole number', $value);
+        }
+
+        return $value;
+    }
+
+    /**
+     * @param array<mixed> $data
+     */
+    public static function optionalInt(array $data, string $key): ?int
+    {
+        return ($data[$key] ?? null) === null ? null : self::int($data, $key);
+    }
+
+    /**
+     * @param array<mixed> $data
+     */
+    public static function bool(array $data, string $key): bool
+    {
+        $value = $data[$key] ?? null;
+        if (!is_bool($value)) {
+            throw self::bad($key, 'true or false', $value);
+        }
+
+        return $value;
+    }
+
+    /**
      * A field that must be present, and may be null.
      *
      * @param array<mixed> $data

@@ -28,6 +28,7 @@ final class ErrorMappingTest extends TestCase
         'BOX_UNAVAILABLE' => Exception\BoxUnavailableException::class,
         'IP_POOL_EXHAUSTED' => Exception\IpPoolExhaustedException::class,
         'VAGRANT_ERROR' => Exception\VagrantErrorException::class,
+        'UNSUPPORTED' => Exception\UnsupportedException::class,
         'INTERNAL' => Exception\InternalException::class,
     ];
 
@@ -48,7 +49,7 @@ final class ErrorMappingTest extends TestCase
         $document = (string) file_get_contents(DaemonProcess::repoRoot() . '/docs/protocol.md');
         preg_match_all('/^\| `([A-Z_]+)` \|/m', $document, $matches);
 
-        self::assertCount(11, $matches[1], 'the table of error codes in docs/protocol.md');
+        self::assertCount(12, $matches[1], 'the table of error codes in docs/protocol.md');
         self::assertEqualsCanonicalizing($matches[1], array_keys(ServerException::classesByCode()));
         self::assertSame(self::EXPECTED, ServerException::classesByCode());
     }

@@ -9,10 +9,13 @@ use Vcm\Box;
 use Vcm\BulkResult;
 use Vcm\Client;
 use Vcm\Exception\ProtocolException;
+use Vcm\ExecResult;
 use Vcm\FileProvisioner;
 use Vcm\Network;
 use Vcm\PuppetProvisioner;
 use Vcm\ShellProvisioner;
+use Vcm\SnapshotResult;
+use Vcm\SshInfo;
 use Vcm\Tests\Support\FakeServer;
 use Vcm\Vm;
 use Vcm\VmResult;
@@ -166,6 +169,99 @@ final class WireFormTest extends TestCase
             'web',
             ['web_3_1'],
         );
+        $after = [
+            'suspend' => VmState::Suspended,
+            'resume' => VmState::Running,
+            'reload' => VmState::Running,
+            'provision' => VmState::Running,
+        ];
+        foreach ($after as $verb => $state) {
+            yield "{$verb}Vm" => [
+                static fn (Client $c) => $c->{"{$verb}Vm"}('web_3_1'),
+                ['state' => $state->value] + self::VM,
+                ['command' => $verb, 'vmID' => 'web_3_1'],
+                new Vm('web_3_1', 'web_3', 'debian/bookworm64', '192.168.33.2', 'web-3-1.example.com', $state),
+            ];
+        }
+        yield 'createBox with resources' => [
+            static fn (Client $c) => $c->createBox('debian/bookworm64', cpus: 2, memory: 512),
+            ['boxID' => 'debian_bookworm64_1'],
+            [
+                'command' => 'create',
+                'box' => 'debian/bookworm64',
+                'files' => [],
+                'puppet' => [],
+                'shell' => [],
+                'network' => 'private',
+                'hostname' => 'dynamic',
+                'cpus' => 2,
+                'memory' => 512,
+            ],
+            'debian_bookworm64_1',
+        ];
+        yield 'saveSnapshot' => [
+            static fn (Client $c) => $c->saveSnapshot('web_3_1', 'clean'),
+            ['vmID' => 'web_3_1', 'boxID' => 'web_3', 'name' => 'clean', 'state' => 'running', 'message' => 'saved'],
+            ['command' => 'snapshot', 'subcommand' => 'save', 'vmID' => 'web_3_1', 'name' => 'clean'],
+            new SnapshotResult('web_3_1', 'web_3', 'clean', VmState::Running, 'saved'),
+        ];
+        yield 'restoreSnapshot' => [
+            static fn (Client $c) => $c->restoreSnapshot('web_3_1', 'clean'),
+            ['vmID' => 'web_3_1', 'boxID' => 'web_3', 'name' => 'clean', 'state' => 'stopped'],
+            ['command' => 'snapshot', 'subcommand' => 'restore', 'vmID' => 'web_3_1', 'name' => 'clean'],
+            new SnapshotResult('web_3_1', 'web_3', 'clean', VmState::Stopped, ''),
+        ];
+        yield 'deleteSnapshot' => [
+            static fn (Client $c) => $c->deleteSnapshot('web_3_1', 'clean'),
+            ['vmID' => 'web_3_1', 'boxID' => 'web_3', 'name' => 'clean', 'state' => 'running'],
+            ['command' => 'snapshot', 'subcommand' => 'delete', 'vmID' => 'web_3_1', 'name' => 'clean'],
+            new SnapshotResult('web_3_1', 'web_3', 'clean', VmState::Running, ''),
+        ];
+        yield 'listSnapshots' => [
+            static fn (Client $c) => $c->listSnapshots('web_3_1'),
+            ['vmID' => 'web_3_1', 'snapshots' => ['a', 'b']],
+            ['command' => 'snapshot', 'subcommand' => 'list', 'vmID' => 'web_3_1'],
+            ['a', 'b'],
+        ];
+        $ran = [
+            'vmID' => 'web_3_1', 'exitStatus' => 3, 'stdout' => "out\n", 'stderr' => '', 'stdoutTruncated' => false,
+            'stderrTruncated' => false, 'timedOut' => false, 'message' => 'sh exited 3',
+        ];
+        yield 'exec' => [
+            static fn (Client $c) => $c->exec('web_3_1', ['sh', '-c', 'exit 3'], 5),
+            $ran,
+            ['command' => 'exec', 'vmID' => 'web_3_1', 'argv' => ['sh', '-c', 'exit 3'], 'timeout' => 5],
+            new ExecResult('web_3_1', 3, "out\n", '', false, false, false, 'sh exited 3'),
+        ];
+        yield 'exec with the default timeout' => [
+            static fn (Client $c) => $c->exec('web_3_1', ['true']),
+            ['exitStatus' => 0] + $ran,
+            ['command' => 'exec', 'vmID' => 'web_3_1', 'argv' => ['true']],
+            new ExecResult('web_3_1', 0, "out\n", '', false, false, false, 'sh exited 3'),
+        ];
+        yield 'sshInfo' => [
+            static fn (Client $c) => $c->sshInfo('web_3_1'),
+            ['vmID' => 'web_3_1', 'host' => '127.0.0.1', 'port' => 2222, 'user' => 'vagrant', 'keyPath' => '/k/key'],
+            ['command' => 'ssh-info', 'vmID' => 'web_3_1'],
+            new SshInfo('web_3_1', '127.0.0.1', 2222, 'vagrant', '/k/key'),
+        ];
+        yield 'a box with resources' => [
+            static fn (Client $c) => $c->getBox('web_3'),
+            ['boxes' => [['cpus' => 2, 'memory' => 512] + self::BOX]],
+            ['command' => 'info', 'subcommand' => 'box web_3'],
+            new Box(
+                'web_3',
+                'debian/bookworm64',
+                [FileProvisioner::withContent('hi', '/etc/motd'), FileProvisioner::fromDaemonPath('a.conf', '/a')],
+                [PuppetProvisioner::manifest('notify {}'), PuppetProvisioner::fromDaemonPath('site.pp')],
+                [ShellProvisioner::inline('echo hi'), ShellProvisioner::fromDaemonPath('setup.sh')],
+                Network::None,
+                'web',
+                ['web_3_1'],
+                2,
+                512,
+            ),
+        ];
         yield 'listBoxes' => [
             static fn (Client $c) => $c->listBoxes(),
             ['boxes' => [self::BOX]],
@@ -232,6 +328,12 @@ final class WireFormTest extends TestCase
             static fn (Client $c) => $c->getBox('web_3'),
             ['boxes' => [['network' => 'public'] + self::BOX]],
             "'network'",
+        ];
+        yield 'an exit status that is not a number' => [
+            static fn (Client $c) => $c->exec('web_3_1', ['true']),
+            ['vmID' => 'web_3_1', 'exitStatus' => '0', 'stdout' => '', 'stderr' => '', 'stdoutTruncated' => false,
+                'stderrTruncated' => false, 'timedOut' => false],
+            "'exitStatus'",
         ];
         yield 'VMS that is not a list' => [
             static fn (Client $c) => $c->destroyAll(),

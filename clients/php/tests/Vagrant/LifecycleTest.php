@@ -6,6 +6,7 @@ namespace Vcm\Tests\Vagrant;
 
 use PHPUnit\Framework\TestCase;
 use Vcm\Client;
+use Vcm\Exception\UnsupportedException;
 use Vcm\Exception\VmNotFoundException;
 use Vcm\FileProvisioner;
 use Vcm\Tests\Support\DaemonProcess;
@@ -83,6 +84,28 @@ final class LifecycleTest extends TestCase
         self::assertTrue(self::inPool($vm->ip, $pool), "{$vm->ip} is not in $pool");
         self::assertSame(str_replace('_', '-', $vm->vmId) . '.example.com', $vm->hostname);
         self::assertEquals($vm, $client->getVm($vm->vmId));
+
+        $ran = $client->exec($vm->vmId, ['sh', '-c', 'cat /tmp/vcm-php-motd; echo oops >&2; exit 4']);
+        self::assertSame([4, "sent by the PHP client\n", "oops\n"], [$ran->exitStatus, $ran->stdout, $ran->stderr]);
+        $ssh = $client->sshInfo($vm->vmId);
+        self::assertSame('vagrant', $ssh->user);
+        self::assertFileExists($ssh->keyPath);
+        self::assertSame(VmState::Running, $client->provisionVm($vm->vmId)->state);
+        self::assertSame(VmState::Running, $client->reloadVm($vm->vmId)->state);
+        self::assertSame(0, $client->exec($vm->vmId, ['true'])->exitStatus);
+        try {
+            $client->listSnapshots($vm->vmId);
+            self::fail("$provider has no snapshots");
+        } catch (UnsupportedException $error) {
+            self::assertStringContainsString("the $provider provider cannot", $error->getMessage());
+        }
+        try {
+            $client->suspendVm($vm->vmId);
+            self::fail("$provider cannot suspend");
+        } catch (UnsupportedException $error) {
+            self::assertStringContainsString("the $provider provider cannot suspend", $error->getMessage());
+        }
+        self::assertSame(VmState::Running, $client->getVm($vm->vmId)->state);
 
         $stopped = $client->stopVm($vm->vmId);
         self::assertSame(VmState::Stopped, $stopped->state);
