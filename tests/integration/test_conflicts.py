@@ -192,7 +192,7 @@ class StateSampler:
         while not self._stop.wait(0.005):
             try:
                 self.problems.extend(duplicates_in(read_json(self._state_file)["vms"]))
-                read_json(self._machines_file)
+                read_json(self._machines_file)["machines"]
             except (OSError, ValueError, KeyError, TypeError) as error:
                 self.problems.append(f"sample {self.samples}: {error!r}")
             self.samples += 1
@@ -257,7 +257,7 @@ def load(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRecord]:
             sample_problems=sampler.problems,
             final_vms=final_vms,
             final_records=read_json(state_dir / "state.json"),
-            final_machines=read_json(state_dir / "simulated-machines.json"),
+            final_machines=read_json(state_dir / "simulated-machines.json")["machines"],
             seconds=seconds,
         )
         assert daemon.stop(timeout=30) == 0
