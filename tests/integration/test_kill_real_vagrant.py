@@ -76,7 +76,8 @@ def restartable(tmp_path: Path) -> Iterator[DaemonProcess]:
         VCM_GUEST="debian",
     )
     yield daemon
-    daemon.start()
+    if not daemon.running:
+        daemon.start()
     daemon.wait_for_log(RECONCILED, timeout=300)
     with Wire(daemon.host, daemon.port) as wire:
         wire.ask({"command": "destroy all"})

@@ -33,7 +33,13 @@ class DaemonProcess:
     def log(self) -> str:
         return "".join(self._lines)
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def start(self, timeout: float = 30.0) -> DaemonProcess:
+        if self.running:
+            raise RuntimeError("this daemon is already running; stop or kill it first")
         self._lines.clear()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "vcm.entrypoints.daemon"],
