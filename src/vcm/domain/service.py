@@ -13,7 +13,15 @@ from typing import Any
 from vcm.domain.allocation import IpPool, box_id_for, check_definition, hostname_for, vm_id_for
 from vcm.domain.errors import BoxNotFound, StateError, VcmError, VmNotFound
 from vcm.domain.model import Box, BoxDefinition, Network, State, Vm, VmState
-from vcm.domain.ports import HostFiles, Machine, MachineStatus, Progress, VagrantPort, no_progress
+from vcm.domain.ports import (
+    HostFiles,
+    Machine,
+    MachineStatus,
+    OutputLine,
+    Progress,
+    VagrantPort,
+    no_progress,
+)
 from vcm.domain.reconcile import Fix, reconcile
 from vcm.domain.registry import KeyedLocks, Registry
 
@@ -28,7 +36,7 @@ _STATE_AFTER_FAILURE = {
 def _logged(vm_id: str, progress: Progress) -> Progress:
     def report(line: str) -> None:
         log.info("%s| %s", vm_id, line)
-        progress(line)
+        progress(OutputLine(line, vm_id))
 
     return report
 
@@ -64,10 +72,14 @@ class VcmService:
         self._parallelism = parallelism
         self._locks = KeyedLocks()
 
-    def create_box(self, definition: BoxDefinition) -> Box:
+    def check_box(self, definition: BoxDefinition) -> None:
+        """InvalidRequest unless `definition` could be created; changes nothing."""
         check_definition(definition)
         for path in definition.host_paths():
             self._host_files.check(path)
+
+    def create_box(self, definition: BoxDefinition) -> Box:
+        self.check_box(definition)
         self._vagrant.ensure_box(definition.box)
         with self._registry.change() as state:
             state.box_counter += 1
