@@ -8,8 +8,10 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from vcm.adapters.events import EventHub
 from vcm.adapters.host_files import FilesRoot
 from vcm.adapters.json_store import JsonStateStore
+from vcm.adapters.operations import OperationManager
 from vcm.adapters.protocol import RequestHandler
 from vcm.adapters.simulated import SimulatedVagrant
 from vcm.adapters.socket_server import SocketServer
@@ -38,6 +40,7 @@ class Container(containers.DeclarativeContainer):
 
     # Gateways
     store = providers.ThreadSafeSingleton(JsonStateStore, path=settings.provided.state_file)
+    events = providers.ThreadSafeSingleton(EventHub, buffer=settings.provided.watch_buffer)
     host_files = providers.ThreadSafeSingleton(FilesRoot, root=settings.provided.files_root)
     vagrant = providers.Selector(
         settings.provided.driver,
@@ -63,7 +66,13 @@ class Container(containers.DeclarativeContainer):
             ),
         ),
     )
-    registry = providers.ThreadSafeSingleton(Registry, store=store)
+    registry = providers.ThreadSafeSingleton(Registry, store=store, events=events)
+    operations = providers.ThreadSafeSingleton(
+        OperationManager,
+        path=settings.provided.operations_file,
+        events=events,
+        workers=settings.provided.workers,
+    )
     pool = providers.Singleton(IpPool.with_host_sides, network=settings.provided.ip_pool)
 
     # Services
@@ -77,7 +86,10 @@ class Container(containers.DeclarativeContainer):
         parallelism=settings.provided.parallel_all,
     )
     handler = providers.Singleton(
-        RequestHandler, service=service, token=providers.Callable(_token, settings)
+        RequestHandler,
+        service=service,
+        token=providers.Callable(_token, settings),
+        operations=operations,
     )
     server = providers.Singleton(
         SocketServer,
@@ -89,6 +101,7 @@ class Container(containers.DeclarativeContainer):
         max_connections=settings.provided.max_connections,
         idle_timeout=settings.provided.idle_timeout,
         ssl_context=providers.Callable(_tls, settings),
+        events=events,
     )
 
 

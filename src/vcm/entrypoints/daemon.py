@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         container = bootstrap(settings)
         try:
             container.service()
+            container.operations()
         except StateError as error:
             raise StartupError(str(error)) from error
         left = asyncio.run(serve(container, settings))
