@@ -37,6 +37,8 @@ EXIT_CODES = {
     "IP_POOL_EXHAUSTED": 6,
     "VAGRANT_ERROR": 5,
     "INTERNAL": 1,
+    "CANCELLED": 1,
+    "OPERATION_NOT_FOUND": 4,
 }
 
 
