@@ -26,6 +26,8 @@ class ServerException extends VcmException
         'IP_POOL_EXHAUSTED' => IpPoolExhaustedException::class,
         'VAGRANT_ERROR' => VagrantErrorException::class,
         'INTERNAL' => InternalException::class,
+        'CANCELLED' => CancelledException::class,
+        'OPERATION_NOT_FOUND' => OperationNotFoundException::class,
     ];
 
     /** @var array<string, mixed> */

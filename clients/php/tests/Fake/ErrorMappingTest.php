@@ -29,6 +29,8 @@ final class ErrorMappingTest extends TestCase
         'IP_POOL_EXHAUSTED' => Exception\IpPoolExhaustedException::class,
         'VAGRANT_ERROR' => Exception\VagrantErrorException::class,
         'INTERNAL' => Exception\InternalException::class,
+        'CANCELLED' => Exception\CancelledException::class,
+        'OPERATION_NOT_FOUND' => Exception\OperationNotFoundException::class,
     ];
 
     private static FakeServer $server;
@@ -48,7 +50,7 @@ final class ErrorMappingTest extends TestCase
         $document = (string) file_get_contents(DaemonProcess::repoRoot() . '/docs/protocol.md');
         preg_match_all('/^\| `([A-Z_]+)` \|/m', $document, $matches);
 
-        self::assertCount(11, $matches[1], 'the table of error codes in docs/protocol.md');
+        self::assertCount(13, $matches[1], 'the table of error codes in docs/protocol.md');
         self::assertEqualsCanonicalizing($matches[1], array_keys(ServerException::classesByCode()));
         self::assertSame(self::EXPECTED, ServerException::classesByCode());
     }
