@@ -3,6 +3,7 @@ backend: the socket server on an ephemeral loopback port."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.daemon import DaemonProcess
 from tests.support.wire import Wire
 from vcm.adapters.events import EventHub
 from vcm.adapters.json_store import JsonStateStore
@@ -444,3 +446,95 @@ class TestWatch:
             fast.close()
         finally:
             running.thread.stop()
+
+
+class TestTheDaemonProcess:
+    """The daemon itself (VCM_DRIVER=simulated): restarts, and watchers of real requests."""
+
+    def test_an_operation_interrupted_by_a_killed_daemon_is_reported_so(
+        self, tmp_path: Path
+    ) -> None:
+        daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated", VCM_SIMULATED_DELAY="30")
+        daemon.start()
+        try:
+            with Wire(daemon.host, daemon.port) as wire:
+                box_id = wire.ask({"command": "create", "box": "a/b"})["boxID"]
+                running = wire.ask({"command": "start", "boxID": box_id, "async": True})
+                assert running["state"] == "running"
+            daemon.kill()
+            daemon.start()
+            daemon.wait_for_log("reconciled state with the backend")
+            with Wire(daemon.host, daemon.port) as wire:
+                after = wire.ask({"command": "operation", "operationID": running["operationID"]})
+                assert after["state"] == "interrupted"
+                assert after["reply"]["code"] == "INTERNAL"
+                assert wire.ask({"command": "info", "subcommand": "VM all"})["VMS"] == []
+                again = wire.ask({"command": "destroy", "boxID": box_id, "async": True})
+                assert again["operationID"] != running["operationID"]
+        finally:
+            daemon.kill()
+
+    def test_a_stopping_daemon_lets_a_background_operation_finish(self, tmp_path: Path) -> None:
+        daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated", VCM_SIMULATED_DELAY="1")
+        daemon.start()
+        try:
+            with Wire(daemon.host, daemon.port) as wire:
+                box_id = wire.ask({"command": "create", "box": "a/b"})["boxID"]
+                op_id = wire.ask({"command": "start", "boxID": box_id, "async": True})[
+                    "operationID"
+                ]
+            assert daemon.stop() == 0
+            daemon.start()
+            with Wire(daemon.host, daemon.port) as wire:
+                done = wire.ask({"command": "operation", "operationID": op_id})
+                assert done["state"] == "succeeded"
+                [vm] = wire.ask({"command": "info", "subcommand": "VM all"})["VMS"]
+                assert vm["state"] == "running"
+        finally:
+            daemon.kill()
+
+    def test_a_slow_watcher_of_real_requests_is_dropped_and_others_see_all(
+        self, tmp_path: Path
+    ) -> None:
+        daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated", VCM_WATCH_BUFFER="5")
+        daemon.start()
+        try:
+            slow = socket.socket()
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            slow.connect((daemon.host, daemon.port))
+            slow.sendall(b'{"command": "watch"}')
+            watchers = [Wire(daemon.host, daemon.port) for _ in range(10)]
+            for wire in watchers:
+                assert wire.ask({"command": "watch"})["error"] is False
+            got: dict[int, list[int]] = {n: [] for n in range(len(watchers))}
+
+            def drain(n: int) -> None:
+                while len(got[n]) < 600:
+                    got[n].append(watchers[n].reply()["seq"])
+
+            readers = [threading.Thread(target=drain, args=(n,)) for n in range(len(watchers))]
+            for reader in readers:
+                reader.start()
+            name = "o/" + "x" * 190
+            with Wire(daemon.host, daemon.port) as client:
+                for _ in range(6):
+                    client.send("".join(f'{{"command": "create", "box": "{name}"}}' * 100))
+                    began = time.monotonic()
+                    replies = [client.reply() for _ in range(100)]
+                    assert all(reply["error"] is False for reply in replies)
+                    assert time.monotonic() - began < 20
+            for reader in readers:
+                reader.join(30)
+            assert all(seqs == list(range(1, 601)) for seqs in got.values())
+            slow.settimeout(20)
+            data = b""
+            while chunk := slow.recv(65536):
+                data += chunk
+            lines = [json.loads(line) for line in data.splitlines()]
+            assert lines[0]["error"] is False
+            assert lines[-1]["event"] == "dropped"
+            assert 1 < len(lines) < 600
+            for wire in watchers:
+                wire.close()
+        finally:
+            daemon.kill()
