@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SCHEMA = 1
 HISTORY = 200
 OUTPUT_LINES = 50
+LINE_CHARS = 2000
 Reply = dict[str, Any]
 Run = Callable[[Progress], Reply]
 INTERRUPTED_REPLY: Reply = {
@@ -228,13 +229,17 @@ class OperationManager:
 
         def progress(line: str) -> None:
             with self._lock:
-                operation.output.append(str(line))
+                operation.output.append(str(line)[:LINE_CHARS])
                 operation.phase = tracker.see(line)
                 if isinstance(line, OutputLine):
                     operation.vm_id = line.vm_id
 
         with running_in(operation.scope):
-            reply = run(progress)
+            try:
+                reply = run(progress)
+            except Exception as error:  # run() answers every failure; this is a last resort
+                log.exception("operation %s failed unexpectedly", operation.operation_id)
+                reply = {"error": True, "code": "INTERNAL", "message": f"internal error: {error}"}
         reply.pop("id", None)
         self._finish(operation, reply)
 
