@@ -23,6 +23,7 @@ from vcm.adapters.protocol import RequestHandler
 from vcm.adapters.simulated import SimulatedVagrant
 from vcm.adapters.socket_server import ServerThread, SocketServer
 from vcm.domain.allocation import IpPool
+from vcm.domain.errors import StateError
 from vcm.domain.events import Event
 from vcm.domain.registry import Registry
 from vcm.domain.service import VcmService
@@ -338,6 +339,16 @@ class TestOperationRecords:
             == "op-3"
         )
         release.set()
+
+    def test_an_unreadable_history_stops_the_daemon_with_a_clear_error(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "operations.json").write_text('{"schema": 1, "counter": "x"')
+        with pytest.raises(StateError, match=r"operations file .* is not valid"):
+            OperationManager(path=tmp_path / "operations.json")
+        daemon = DaemonProcess(tmp_path, VCM_DRIVER="simulated")
+        with pytest.raises(RuntimeError, match="operations file"):
+            daemon.start(timeout=15)
 
     def test_history_is_bounded_and_keeps_the_newest(self, tmp_path: Path) -> None:
         manager = OperationManager(path=tmp_path / "ops.json", history=5)
