@@ -433,7 +433,7 @@ class TestWatch:
             received: list[dict[str, Any]] = []
             reader = threading.Thread(target=lambda: received.extend(events(fast, 3000)))
             reader.start()
-            padding = "x" * 2000
+            padding = "x" * 200
             with running.wire() as client:
                 for n in range(3000):
                     running.hub.publish(Event("test", extra=(("n", n), ("pad", padding))))
@@ -441,8 +441,8 @@ class TestWatch:
                         began = time.monotonic()
                         assert client.ask({"command": "info", "subcommand": "VM all"})
                         assert time.monotonic() - began < 1
-                    if n % 20 == 0:
-                        time.sleep(0.002)
+                    if n % 10 == 0:
+                        time.sleep(0.005)
             reader.join(30)
             assert [e["n"] for e in received] == list(range(3000))
             lines = []
