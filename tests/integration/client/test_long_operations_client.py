@@ -70,7 +70,8 @@ def test_an_operation_handle_waits_for_the_result(slow: DaemonProcess) -> None:
             vcm_.operation("op-999")
 
 
-def test_a_cancelled_start_raises_cancelled_and_leaves_no_vm(slow: DaemonProcess) -> None:
+def test_a_cancelled_start_raises_cancelled_and_leaves_no_vm(start_daemon: StartDaemon) -> None:
+    slow = start_daemon(VCM_SIMULATED_DELAY="3")
     with Client(slow.host, slow.port, timeout=30) as vcm_:
         box_id = vcm_.create_box(BOX).box_id
         operation = vcm_.start_vm_async(box_id)
