@@ -36,7 +36,12 @@ LIMIT = 64 * 1024
 TIMEOUT = 20.0
 BOX = "vcm/bookworm-test"
 CODES = {*ERROR_CODES.values(), "INTERNAL"}
-KNOWN_COMMANDS = {"create", "start", "stop", "halt", "shutdown", "destroy", "info"}
+KNOWN_COMMANDS = {
+    *("create", "start", "stop", "halt", "shutdown", "destroy", "info"),
+    *("suspend", "resume", "reload", "provision", "snapshot", "exec", "ssh-info"),
+    *("operation", "watch"),
+}
+ENVELOPE_FIELDS = {"command", "id", "token", "progress", "async"}
 ALL_FORMS = {"destroy all", "halt all", "shutdown all", "stop all"}
 FUZZ = settings(
     max_examples=150,
@@ -601,7 +606,7 @@ def test_a_wrong_typed_field_is_an_invalid_request(
 @FUZZ
 @given(
     base=st.sampled_from([base for base, _ in BASES]),
-    key=st.text(min_size=1, max_size=12).filter(lambda k: k not in {"command", "id", "token"}),
+    key=st.text(min_size=1, max_size=12).filter(lambda k: k not in ENVELOPE_FIELDS),
     value=json_values,
 )
 def test_an_unknown_field_is_an_invalid_request(
@@ -622,7 +627,7 @@ def test_an_unknown_field_is_an_invalid_request(
 @given(
     command=st.text(max_size=30).filter(lambda c: c not in KNOWN_COMMANDS | ALL_FORMS),
     rest=st.dictionaries(
-        st.text(max_size=8).filter(lambda k: k not in {"command", "id", "token"}),
+        st.text(max_size=8).filter(lambda k: k not in ENVELOPE_FIELDS),
         json_values,
         max_size=4,
     ),

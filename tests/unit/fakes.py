@@ -5,7 +5,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from vcm.domain.errors import BackendError, BoxUnavailable, InvalidRequest, StateError, Unsupported
+from vcm.domain.cancel import current_scope
+from vcm.domain.errors import (
+    BackendError,
+    BoxUnavailable,
+    Cancelled,
+    InvalidRequest,
+    StateError,
+    Unsupported,
+)
+from vcm.domain.events import Event
 from vcm.domain.model import State
 from vcm.domain.ports import ExecResult, Machine, MachineStatus, Progress, SshInfo
 
@@ -50,6 +59,8 @@ class FakeVagrant:
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
+        if current_scope().cancelled:
+            raise Cancelled(f"vagrant up of {machine.vm_id} was interrupted on request")
         self._maybe_fail("create", machine.vm_id)
         self.created.append(machine)
         self.machines_by_id[machine.vm_id] = MachineStatus.RUNNING
@@ -140,3 +151,14 @@ class FakeHostFiles:
     def check(self, path: str) -> None:
         if path not in self.files:
             raise InvalidRequest(f"no file {path!r} in the files directory")
+
+
+@dataclass
+class RecordingEvents:
+    events: list[Event] = field(default_factory=list)
+
+    def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+    def kinds(self) -> list[tuple[str, str | None]]:
+        return [(event.kind, event.vm_id or event.box_id) for event in self.events]

@@ -31,6 +31,9 @@ final class Client
 
     private readonly Connection $connection;
     private int $nextId = 1;
+    private readonly float $timeout;
+    /** @var (\Closure(ProgressLine): void)|null where the progress lines of the current call go */
+    private ?\Closure $callProgress = null;
 
     /**
      * @param string|null $token sent in every request, for a daemon started with VCM_AUTH_TOKEN
@@ -39,7 +42,8 @@ final class Client
      * @param bool $sendIds send a request "id" and check that the reply echoes it
      * @param int $maxReplyBytes the longest reply line accepted
      * @param (\Closure(string): void)|null $onProgress called with the text of each interim line (one
-     *        without "error") that a daemon sends before the final reply
+     *        without "error") that the daemon sends before a final reply; it sends them only to
+     *        requests that ask (see the $progress parameter of startVm())
      * @param bool $tls speak TLS; the daemon's certificate must name $host and chain to a trusted
      *        CA, else calls throw ConnectionException ("TLS verification failed ...")
      * @param string|null $tlsCaFile a PEM file of the CAs to trust instead of the system's (for a
@@ -70,6 +74,7 @@ final class Client
         if ($tlsCaFile !== null) {
             self::checkCaFile($tls, $tlsCaFile);
         }
+        $this->timeout = $timeout;
         $this->connection = new Connection(
             $host,
             $port,
@@ -133,19 +138,79 @@ final class Client
     /**
      * start: boot a new VM from a box. Returns once it is up and provisioned, which can take
      * minutes.
+     *
+     * @param (\Closure(ProgressLine): void)|null $progress called with each line of Vagrant's
+     *        output as it comes (the request then asks the daemon for progress)
      */
-    public function startVm(string $boxId): Vm
+    public function startVm(string $boxId, ?\Closure $progress = null): Vm
     {
-        return Vm::fromReply($this->call(['command' => 'start', 'boxID' => $boxId]));
+        return Vm::fromReply($this->callWithProgress(['command' => 'start', 'boxID' => $boxId], $progress));
     }
 
     /**
      * start with a vmID: boot an existing stopped VM again. It keeps its IP and hostname; its
      * provisioners do not run again. A running VM is left as it is.
+     *
+     * @param (\Closure(ProgressLine): void)|null $progress as for startVm()
      */
-    public function startExistingVm(string $vmId): Vm
+    public function startExistingVm(string $vmId, ?\Closure $progress = null): Vm
     {
-        return Vm::fromReply($this->call(['command' => 'start', 'vmID' => $vmId]));
+        return Vm::fromReply($this->callWithProgress(['command' => 'start', 'vmID' => $vmId], $progress));
+    }
+
+    /**
+     * start in the background: returns at once; the operation's result() is the Vm.
+     *
+     * @return Operation<Vm>
+     */
+    public function startVmAsync(string $boxId): Operation
+    {
+        return $this->submit(['command' => 'start', 'boxID' => $boxId], Vm::fromReply(...));
+    }
+
+    /**
+     * @return Operation<Vm>
+     */
+    public function startExistingVmAsync(string $vmId): Operation
+    {
+        return $this->submit(['command' => 'start', 'vmID' => $vmId], Vm::fromReply(...));
+    }
+
+    /**
+     * @return Operation<VmResult>
+     */
+    public function stopVmAsync(string $vmId): Operation
+    {
+        return $this->submit(['command' => 'stop', 'vmID' => $vmId], VmResult::fromReply(...));
+    }
+
+    /**
+     * @return Operation<VmResult>
+     */
+    public function destroyVmAsync(string $vmId): Operation
+    {
+        return $this->submit(['command' => 'destroy', 'vmID' => $vmId], VmResult::fromReply(...));
+    }
+
+    /**
+     * @return Operation<BulkResult>
+     */
+    public function destroyBoxAsync(string $boxId): Operation
+    {
+        return $this->submit(['command' => 'destroy', 'boxID' => $boxId], BulkResult::fromReply(...));
+    }
+
+    /**
+     * A handle on a background operation by its operationID (OperationNotFoundException if the
+     * daemon has none); its result() is the reply as an array.
+     *
+     * @return Operation<array<string, mixed>>
+     */
+    public function operation(string $operationId): Operation
+    {
+        $ask = $this->asker($operationId);
+
+        return new Operation($ask, $this->timeout, $ask([]), static fn (array $reply): array => $reply);
     }
 
     /**
@@ -404,6 +469,48 @@ final class Client
     }
 
     /**
+     * @param array<string, mixed> $request
+     * @param (\Closure(ProgressLine): void)|null $progress
+     * @return array<string, mixed>
+     */
+    private function callWithProgress(array $request, ?\Closure $progress): array
+    {
+        if ($progress === null) {
+            return $this->call($request);
+        }
+        $request['progress'] = true;
+        $this->callProgress = $progress;
+        try {
+            return $this->call($request);
+        } finally {
+            $this->callProgress = null;
+        }
+    }
+
+    /**
+     * @template T
+     * @param array<string, mixed> $request
+     * @param \Closure(array<string, mixed>): T $parse
+     * @return Operation<T>
+     */
+    private function submit(array $request, \Closure $parse): Operation
+    {
+        $info = OperationInfo::fromReply($this->call($request + ['async' => true]));
+
+        return new Operation($this->asker($info->operationId), $this->timeout, $info, $parse);
+    }
+
+    /**
+     * @return \Closure(array<string, mixed>): OperationInfo
+     */
+    private function asker(string $operationId): \Closure
+    {
+        return fn (array $fields): OperationInfo => OperationInfo::fromReply(
+            $this->call(['command' => 'operation', 'operationID' => $operationId] + $fields)
+        );
+    }
+
+    /**
      * @return array<string, mixed>
      */
     private function exchange(string $payload, ?int $id): array
@@ -419,10 +526,13 @@ final class Client
                 ));
             }
             if (!array_key_exists('error', $reply)) {
-                // Not a final reply: a progress line some daemons send first (the seed protocol
-                // speaks of one "final" reply). This daemon sends none; skip them.
+                // Not a final reply: a progress line, sent only to a request that asked for them.
+                $line = ProgressLine::fromInterim($reply);
                 if ($this->onProgress !== null) {
-                    ($this->onProgress)(self::text($reply, 'progress') ?? self::text($reply, 'message') ?? '');
+                    ($this->onProgress)($line->line);
+                }
+                if ($this->callProgress !== null) {
+                    ($this->callProgress)($line);
                 }
                 continue;
             }
@@ -465,14 +575,6 @@ final class Client
         $this->connection->close();
 
         return new ProtocolException($message);
-    }
-
-    /**
-     * @param array<string, mixed> $reply
-     */
-    private static function text(array $reply, string $key): ?string
-    {
-        return is_scalar($reply[$key] ?? null) ? (string) $reply[$key] : null;
     }
 
     /**

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from vcm.adapters.codec import definition_to_json, vm_to_json
+from vcm.adapters.events import WatchFilter
+from vcm.adapters.operations import OperationManager
 from vcm.adapters.requests import (
     CreateRequest,
     Envelope,
     ExecRequest,
     InfoRequest,
+    OperationRequest,
     RequestId,
     SnapshotRequest,
     TargetRequest,
     VmRequest,
+    WatchRequest,
     parse,
 )
 from vcm.domain.errors import (
     BackendError,
     BoxNotFound,
     BoxUnavailable,
+    Cancelled,
     InvalidRequest,
+    OperationNotFound,
     PoolExhausted,
     StateError,
     Unsupported,
@@ -36,6 +43,7 @@ from vcm.domain.errors import (
     WrongState,
 )
 from vcm.domain.model import Vm
+from vcm.domain.ports import Progress, no_progress
 from vcm.domain.service import BoxView, BulkResult, VcmService
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,8 @@ ERROR_CODES: dict[type[VcmError], str] = {
     Unsupported: "UNSUPPORTED",
     StateError: "INTERNAL",
     TooManyConnections: "INTERNAL",
+    Cancelled: "CANCELLED",
+    OperationNotFound: "OPERATION_NOT_FOUND",
 }
 
 
@@ -103,19 +113,40 @@ def encode(reply: Reply) -> bytes:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A parsed request: `run` computes its reply; `slow` ones belong on a worker thread."""
+    """A parsed request: `run` computes its reply; `slow` ones belong on a worker thread.
+
+    `progress`: the client asked for interim progress lines, which `run` reports to the
+    callback it gets. `waits`: the reply is awaited on the event loop instead (it waits for
+    something else to happen). `watch`: after its reply the connection streams events.
+    """
 
     request_id: RequestId | None
     command: str
-    run: Callable[[], Reply]
+    run: Callable[[Progress], Reply]
     slow: bool
     target: str = ""
+    progress: bool = False
+    waits: Callable[[], Awaitable[Reply]] | None = None
+    watch: WatchFilter | None = None
 
-    def reply(self) -> Reply:
+    def reply(self, progress: Progress = no_progress) -> Reply:
+        if self.waits is not None:
+            return asyncio.run(self.reply_later())
         try:
-            fields = self.run()
+            fields = self.run(progress)
         except Exception as error:  # every failure becomes a reply, never a dropped connection
             fields = error_fields(error)
+        return self._final(fields)
+
+    async def reply_later(self) -> Reply:
+        assert self.waits is not None
+        try:
+            fields = await self.waits()
+        except Exception as error:
+            fields = error_fields(error)
+        return self._final(fields)
+
+    def _final(self, fields: Reply) -> Reply:
         reply: Reply = {"error": fields.pop("error", False)}
         if self.request_id is not None:
             reply["id"] = self.request_id
@@ -124,7 +155,7 @@ class Prepared:
 
 
 def failed(error: Exception, request_id: RequestId | None = None) -> Prepared:
-    def raise_it() -> Reply:
+    def raise_it(_: Progress) -> Reply:
         raise error
 
     return Prepared(request_id, "", raise_it, slow=False)
@@ -132,12 +163,27 @@ def failed(error: Exception, request_id: RequestId | None = None) -> Prepared:
 
 _ALL_FORMS = {"destroy all", "halt all", "shutdown all", "stop all"}
 _STOP_VERBS = {"stop": "shutdown", "halt": "halted", "shutdown": "shutdown"}
+_TARGETS = {
+    "start": ("vmID", "boxID"),
+    "stop": ("vmID", "subcommand"),
+    "halt": ("vmID", "subcommand"),
+    "shutdown": ("vmID", "subcommand"),
+    "destroy": ("vmID", "boxID", "subcommand"),
+}
+_ONE_VM_CHANGES = ("suspend", "resume", "reload", "provision")
+_ENVELOPE = ("command", "id", "token", "progress", "async")
 
 
 class RequestHandler:
-    def __init__(self, service: VcmService, token: str | None = None) -> None:
+    def __init__(
+        self,
+        service: VcmService,
+        token: str | None = None,
+        operations: OperationManager | None = None,
+    ) -> None:
         self._service = service
         self._token = token
+        self.operations = operations or OperationManager()
         self._commands: dict[str, tuple[Callable[[dict[str, Any]], Reply], bool]] = {
             "create": (self._create, True),
             "start": (self._start, True),
@@ -153,6 +199,11 @@ class RequestHandler:
             "snapshot": (self._snapshot, True),
             "exec": (self._exec, True),
             "ssh-info": (self._ssh_info, True),
+            "operation": (self._operation_list, False),
+            "watch": (self._watch, False),
+        }
+        self._reporting: dict[str, Callable[[dict[str, Any], Progress], Reply]] = {
+            "start": self._start,
         }
 
     def handle(self, raw: bytes) -> Reply:
@@ -165,9 +216,7 @@ class RequestHandler:
         except VcmError as error:
             return failed(error)
         try:
-            envelope = parse(
-                Envelope, {k: data[k] for k in ("command", "id", "token") if k in data}
-            )
+            envelope = parse(Envelope, {k: data[k] for k in _ENVELOPE if k in data})
             self._authorize(envelope.token)
             command = _normalize(data)
             handler, slow = self._commands[command]
@@ -181,7 +230,81 @@ class RequestHandler:
                 ),
                 request_id,
             )
-        return Prepared(request_id, command, lambda: handler(data), slow, _target(data))
+        try:
+            special = self._special(envelope, command, data, request_id)
+        except VcmError as error:
+            return failed(error, request_id)
+        if special is not None:
+            return special
+        run = self._runner(command, data, handler)
+        return Prepared(request_id, command, run, slow, _target(data), progress=envelope.progress)
+
+    def _runner(
+        self, command: str, data: dict[str, Any], handler: Callable[[dict[str, Any]], Reply]
+    ) -> Callable[[Progress], Reply]:
+        reporting = self._reporting.get(command)
+        if reporting is not None:
+            return lambda progress: reporting(data, progress)
+        return lambda _: handler(data)
+
+    def _special(
+        self, envelope: Envelope, command: str, data: dict[str, Any], request_id: RequestId | None
+    ) -> Prepared | None:
+        """The background, waiting and watching forms of a request; None for the others."""
+        if envelope.background:
+            return self._background(envelope, command, data, request_id)
+        if command == "operation" and data.get("operationID") is not None:
+            request = parse(OperationRequest, data)
+            return Prepared(
+                request_id,
+                command,
+                _answered_later,
+                slow=False,
+                target=_target(data),
+                waits=lambda: self._operation(request),
+            )
+        if command == "watch":
+            watch = parse(WatchRequest, data)
+            where = WatchFilter(watch.boxID, watch.vmID)
+            return Prepared(
+                request_id, command, lambda _: self._watch(data), False, _target(data), watch=where
+            )
+        return None
+
+    def _background(
+        self, envelope: Envelope, command: str, data: dict[str, Any], request_id: RequestId | None
+    ) -> Prepared:
+        if command not in (*_TARGETS, *_ONE_VM_CHANGES, "create"):
+            raise InvalidRequest(
+                f"'async' is for create, start, stop, halt, shutdown, destroy, "
+                f"{', '.join(_ONE_VM_CHANGES)}; not '{command}'"
+            )
+        if envelope.progress:
+            raise InvalidRequest(
+                "'progress' and 'async' do not go together: ask the operation for its output"
+            )
+        if command == "create":
+            self._service.check_box(parse(CreateRequest, data).definition())
+        elif command in _ONE_VM_CHANGES:
+            parse(VmRequest, data)
+        else:
+            _only(parse(TargetRequest, data), command, *_TARGETS[command])
+        body = {k: v for k, v in data.items() if k not in ("id", "async", "progress")}
+        run = self._runner(command, body, self._commands[command][0])
+        inner = Prepared(None, command, run, slow=True)
+
+        def submit(_: Progress) -> Reply:
+            record = self.operations.submit(
+                command,
+                _target(data),
+                inner.reply,
+                cancellable=command == "start",
+                box_id=data.get("boxID"),
+                vm_id=data.get("vmID"),
+            )
+            return {**record, "message": f"{command} runs as operation {record['operationID']}"}
+
+        return Prepared(request_id, command, submit, slow=True, target=_target(data))
 
     def _authorize(self, token: str | None) -> None:
         if self._token is None:
@@ -196,14 +319,14 @@ class RequestHandler:
             "message": f"created box {box.box_id} from {box.definition.box}",
         }
 
-    def _start(self, data: dict[str, Any]) -> Reply:
+    def _start(self, data: dict[str, Any], progress: Progress = no_progress) -> Reply:
         request = parse(TargetRequest, data)
         _only(request, "start", "vmID", "boxID")
         if request.boxID is not None:
-            vm = self._service.start_vm(request.boxID)
+            vm = self._service.start_vm(request.boxID, progress)
         else:
             assert request.vmID is not None
-            vm = self._service.start_existing(request.vmID)
+            vm = self._service.start_existing(request.vmID, progress)
         return {**vm_entry(vm), "message": f"started VM {vm.vm_id} successfully"}
 
     def _stop(self, data: dict[str, Any]) -> Reply:
@@ -312,6 +435,35 @@ class RequestHandler:
             "message": f"ssh -i {info.key_path} -p {info.port} {info.user}@{info.host}",
         }
 
+    def _operation_list(self, data: dict[str, Any]) -> Reply:
+        request = parse(OperationRequest, data)
+        if request.subcommand != "all" or request.wait is not None or request.cancel:
+            raise InvalidRequest("'operation' needs 'operationID', or 'subcommand': 'all' alone")
+        operations = self.operations.all()
+        return {"operations": operations, "message": f"listed {len(operations)} operations"}
+
+    async def _operation(self, request: OperationRequest) -> Reply:
+        assert request.operationID is not None
+        if request.subcommand is not None:
+            raise InvalidRequest("'operation' takes 'operationID' or 'subcommand', not both")
+        operation_id = request.operationID
+        self.operations.describe(operation_id)
+        if request.cancel:
+            self.operations.cancel(operation_id)
+        if request.wait:
+            await self.operations.wait(operation_id, request.wait)
+        record = self.operations.describe(operation_id)
+        message = f"operation {operation_id} ({record['command']}) is {record['state']}"
+        if request.cancel and record["state"] == "running":
+            message += "; it is being cancelled"
+        return {**record, "message": message}
+
+    def _watch(self, data: dict[str, Any]) -> Reply:
+        request = parse(WatchRequest, data)
+        about = [f"{k} {v}" for k, v in (("boxID", request.boxID), ("vmID", request.vmID)) if v]
+        scope = f" about {' and '.join(about)}" if about else ""
+        return {"message": f"watching events{scope} until you close the connection"}
+
     def _info(self, data: dict[str, Any]) -> Reply:
         request = parse(InfoRequest, data)
         kind, _, target = request.subcommand.strip().partition(" ")
@@ -335,6 +487,10 @@ class RequestHandler:
             "subcommand must be 'VM all', 'VM <vmID>', 'box all' or 'box <boxID>', "
             f"not {request.subcommand!r}"
         )
+
+
+def _answered_later(_: Progress) -> Reply:
+    raise AssertionError("a waiting request is answered by reply_later")
 
 
 def vm_entry(vm: Vm) -> Reply:

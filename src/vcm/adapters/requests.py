@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from vcm.domain.errors import InvalidRequest
 from vcm.domain.model import (
@@ -30,6 +39,8 @@ class Envelope(_Strict):
     command: StrictStr
     id: RequestId | None = None
     token: StrictStr | None = None
+    progress: StrictBool = False
+    background: StrictBool = Field(False, alias="async")
 
 
 class _FileItem(_Strict):
@@ -101,6 +112,21 @@ class ExecRequest(VmRequest):
 
 class InfoRequest(Envelope):
     subcommand: StrictStr
+
+
+MAX_WAIT_SECONDS = 3600
+
+
+class OperationRequest(Envelope):
+    operationID: StrictStr | None = None  # noqa: N815
+    subcommand: Literal["all"] | None = None
+    wait: StrictInt | StrictFloat | None = Field(None, ge=0, le=MAX_WAIT_SECONDS)
+    cancel: StrictBool = False
+
+
+class WatchRequest(Envelope):
+    boxID: StrictStr | None = None  # noqa: N815
+    vmID: StrictStr | None = None  # noqa: N815
 
 
 def parse(model: type[_Model], data: dict[str, object]) -> _Model:

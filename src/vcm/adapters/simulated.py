@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vcm.adapters.atomic_file import write_atomically
-from vcm.domain.errors import BackendError, BoxUnavailable, Unsupported
+from vcm.domain.cancel import current_scope
+from vcm.domain.errors import BackendError, BoxUnavailable, Cancelled, Unsupported
 from vcm.domain.ports import ExecResult, Machine, MachineStatus, Progress, SshInfo
 
 
@@ -41,7 +42,7 @@ class SimulatedVagrant:
     def create(self, machine: Machine, progress: Progress) -> None:
         for phase in ("importing base box", "booting", "setting hostname", "provisioning"):
             progress(phase)
-            self._sleep(self._delay / 4)
+            self._pause(self._delay / 4)
         if machine.definition.box in self._failing_boxes:
             raise BackendError(f"simulated failure: provisioning {machine.vm_id} exited 1")
         self._set(machine.vm_id, MachineStatus.RUNNING)
@@ -49,7 +50,7 @@ class SimulatedVagrant:
     def boot(self, vm_id: str, progress: Progress) -> None:
         self._require(vm_id)
         progress("booting")
-        self._sleep(self._delay)
+        self._pause(self._delay)
         self._set(vm_id, MachineStatus.RUNNING)
 
     def halt(self, vm_id: str) -> None:
@@ -119,6 +120,15 @@ class SimulatedVagrant:
     def machines(self) -> list[str]:
         with self._lock:
             return list(self._machines)
+
+    def _pause(self, seconds: float) -> None:
+        """Take `seconds`, as a boot step would; cancelling interrupts it, as it would Vagrant."""
+        scope = current_scope()
+        scope.check("the simulated boot step")
+        if self._sleep is not time.sleep:
+            self._sleep(seconds)
+        elif scope.sleep(seconds):
+            raise Cancelled("the simulated boot was interrupted on request")
 
     def _require(self, vm_id: str) -> None:
         if self.status(vm_id) == MachineStatus.NOT_CREATED:

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from vcm.adapters.events import EventHub, Watcher
 from vcm.adapters.framing import Frame, FrameKind, JsonObjectSplitter
+from vcm.adapters.progress import InterimPump
 from vcm.adapters.protocol import (
     InvalidJson,
     Prepared,
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 audit = logging.getLogger("vcm.audit")
 
 READ_SIZE = 65536
+WATCH_SEND_BUFFER = 32768
 
 
 class SocketServer:
@@ -42,8 +46,10 @@ class SocketServer:
         max_connections: int = 256,
         idle_timeout: float = 300.0,
         ssl_context: ssl.SSLContext | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self._handler = handler
+        self._events = events or EventHub()
         self._host = host
         self._port = port
         self._limit = max_request_bytes
@@ -75,11 +81,17 @@ class SocketServer:
         """
         if self._server is not None:
             self._server.close()
+        began = time.monotonic()
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
             log.warning("%d commands still running after %.0f s; leaving them", self._busy, grace)
         left = self._busy
+        background = self._handler.operations
+        remaining = max(grace - (time.monotonic() - began), 0)
+        left += await asyncio.get_running_loop().run_in_executor(
+            None, background.wait_idle, remaining
+        )
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
@@ -105,9 +117,12 @@ class SocketServer:
         try:
             while data := await _read_by(reader, deadline):
                 if frames := splitter.feed(data):
-                    await self._answer_all(frames, writer, peer)
+                    if watcher := await self._answer_all(frames, writer, peer):
+                        await self._stream_events(watcher, reader, writer)
+                        return
                     deadline = loop.time() + self._idle_timeout
-            await self._answer_all(splitter.finish(), writer, peer)
+            if watcher := await self._answer_all(splitter.finish(), writer, peer):
+                self._events.close(watcher)  # the client has closed its side: nothing to watch
         except TimeoutError:
             log.info("closed %s: no complete request for %.0f s", peer, self._idle_timeout)
         except (ConnectionError, ssl.SSLError) as error:
@@ -120,7 +135,8 @@ class SocketServer:
 
     async def _answer_all(
         self, frames: list[Frame], writer: asyncio.StreamWriter, peer: str
-    ) -> None:
+    ) -> Watcher | None:
+        """Answer each request in order; a watch request ends the list and returns its watcher."""
         for frame in frames:
             if frame.kind is FrameKind.OBJECT:
                 prepared = self._handler.prepare(frame.data)
@@ -128,22 +144,53 @@ class SocketServer:
                 prepared = failed(RequestTooLarge(frame.reason))
             else:
                 prepared = failed(InvalidJson(frame.reason))
+            watcher = self._events.open(prepared.watch) if prepared.watch else None
             began = time.monotonic()
-            reply = await self._run(prepared)
+            reply = await self._run(prepared, writer)
             _audit(peer, prepared, reply, time.monotonic() - began)
-            writer.write(encode(reply))
-            if writer.transport.get_write_buffer_size() > READ_SIZE:
-                async with asyncio.timeout(self._idle_timeout):
-                    await writer.drain()
+            try:
+                writer.write(encode(reply))
+                if writer.transport.get_write_buffer_size() > READ_SIZE:
+                    async with asyncio.timeout(self._idle_timeout):
+                        await writer.drain()
+            except BaseException:
+                if watcher is not None:
+                    self._events.close(watcher)
+                raise
+            if watcher is not None:
+                return watcher
+        return None
 
-    async def _run(self, prepared: Prepared) -> Reply:
+    async def _stream_events(
+        self, watcher: Watcher, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # keep what the kernel buffers for one watcher small, too
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, WATCH_SEND_BUFFER)
+        try:
+            await watcher.stream(reader, writer, self._idle_timeout)
+        finally:
+            self._events.close(watcher)
+
+    async def _run(self, prepared: Prepared, writer: asyncio.StreamWriter) -> Reply:
+        if prepared.waits is not None:
+            return await prepared.reply_later()
         if not prepared.slow:
             return prepared.reply()
         self._busy += 1
         self._idle.clear()
         try:
             loop = asyncio.get_running_loop()
-            return await asyncio.shield(loop.run_in_executor(self._executor, prepared.reply))
+            if not prepared.progress:
+                return await asyncio.shield(loop.run_in_executor(self._executor, prepared.reply))
+            pump = InterimPump(writer, prepared.request_id, self._idle_timeout)
+            pumping = asyncio.create_task(pump.run())
+            try:
+                return await asyncio.shield(
+                    loop.run_in_executor(self._executor, prepared.reply, pump.report)
+                )
+            finally:
+                await pump.finish(pumping)
         finally:
             self._busy -= 1
             if self._busy == 0:

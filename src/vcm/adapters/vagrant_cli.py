@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -25,13 +26,15 @@ import vagrant
 from vcm.adapters.atomic_file import write_atomically
 from vcm.adapters.host_files import FilesRoot
 from vcm.adapters.resources import docker_update_args, provider_settings
-from vcm.domain.errors import BackendError, BoxUnavailable, InvalidRequest, Unsupported
+from vcm.domain.cancel import current_scope
+from vcm.domain.errors import BackendError, BoxUnavailable, Cancelled, InvalidRequest, Unsupported
 from vcm.domain.ports import ExecResult, Machine, MachineStatus, Progress, SshInfo
 
 log = logging.getLogger(__name__)
 
 MACHINE_FILE = "machine.json"
 KILL_AFTER_SECONDS = 15
+CANCEL_GRACE_SECONDS = 60
 STRAY_POLL_SECONDS = 1.0
 TIMED_OUT = (124, 137)
 _STATUS = {
@@ -73,6 +76,60 @@ class _TimedVagrant(vagrant.Vagrant):
     def _make_vagrant_command(self, args: list[str | None]) -> list[str]:
         command: list[str] = super()._make_vagrant_command(args)
         return ["timeout", f"--kill-after={KILL_AFTER_SECONDS}", f"{self.timeout:g}", *command]
+
+    def _stream_vagrant_command(self, args: list[str | None]) -> Iterator[str]:
+        """python-vagrant's streaming, with the process interruptible by the cancel scope."""
+        command = self._make_vagrant_command(args)
+        with (
+            self.err_cm() as stderr,
+            subprocess.Popen(
+                command, cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=stderr
+            ) as process,
+            current_scope().interruptible(lambda: interrupt(process)),
+        ):
+            assert process.stdout is not None
+            with process.stdout:
+                for line in iter(process.stdout.readline, b""):
+                    yield line.decode(errors="replace")
+            process.wait()
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, command)
+
+
+def interrupt(process: subprocess.Popen[bytes]) -> None:
+    """Interrupt vagrant as Ctrl-C at a terminal would, so that it cleans up after itself.
+
+    `timeout` leads the process group; every other member gets one SIGINT (timeout would
+    forward its own twice, and a second SIGINT makes Vagrant exit without cleaning up). If it
+    has not ended after CANCEL_GRACE_SECONDS, the whole group is killed.
+    """
+    for pid in group_members(process.pid):
+        if pid != process.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+    log.info("interrupted vagrant (process group %d) on request", process.pid)
+    timer = threading.Timer(CANCEL_GRACE_SECONDS, _kill_if_running, (process,))
+    timer.daemon = True
+    timer.start()
+
+
+def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        log.warning("vagrant ignored the interrupt; killing process group %d", process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The pids of the processes in process group `pgid` (Linux /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid:
+                    members.append(int(entry.name))
+    return members
 
 
 class _CapturedStderr:
@@ -306,6 +363,7 @@ class VagrantCli:
         return root
 
     def _up(self, root: Path, progress: Progress, *, provision: bool) -> None:
+        current_scope().check("vagrant up")
         self._stream(
             root,
             self._up_timeout,
@@ -366,6 +424,8 @@ class VagrantCli:
         try:
             return action(client)
         except subprocess.CalledProcessError as error:
+            if current_scope().cancelled:
+                raise Cancelled(f"vagrant {what} was interrupted on request") from error
             if error.returncode in TIMED_OUT:
                 raise BackendError(f"vagrant {what} timed out after {timeout:g} s") from error
             kind, said = _error_exit_record(error.output)

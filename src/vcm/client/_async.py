@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from vcm.client import _calls
 from vcm.client._calls import AllVerb, FileSource, PuppetSource, ShellSource
+from vcm.client._events import AsyncEventStream
+from vcm.client._operations import AsyncOperation
 from vcm.client._wire import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST,
@@ -30,6 +32,7 @@ from vcm.client._wire import (
     connect_failed,
     encode,
     ignore_progress,
+    listener,
     timed_out,
     tls_context,
     tls_failed,
@@ -44,6 +47,8 @@ from vcm.client.models import (
     DestroyedVm,
     ExecResult,
     Network,
+    OperationInfo,
+    ProgressLine,
     SnapshotResult,
     SshInfo,
     StoppedVm,
@@ -111,6 +116,11 @@ class _Connection:
             self._reader.feed(await self._recv())
         self.reused = True
         return reply
+
+    async def next_line(self) -> Reply:
+        while (line := self._reader.next_line()) is None:
+            self._reader.feed(await self._recv())
+        return line
 
     async def _recv(self) -> bytes:
         try:
@@ -241,13 +251,17 @@ class AsyncClient:
 
     # VMs
 
-    async def start_vm(self, box_id: str) -> Vm:
-        """Boot a new VM from a box; returns once it is up and provisioned."""
-        return await self._call(_calls.start_vm(box_id))
+    async def start_vm(
+        self, box_id: str, *, progress: Callable[[ProgressLine], None] | None = None
+    ) -> Vm:
+        """Boot a new VM from a box; see `Client.start_vm`."""
+        return await self._call(_calls.start_vm(box_id, progress))
 
-    async def start_existing_vm(self, vm_id: str) -> Vm:
+    async def start_existing_vm(
+        self, vm_id: str, *, progress: Callable[[ProgressLine], None] | None = None
+    ) -> Vm:
         """Boot a stopped VM again (same IP and hostname, provisioners not re-run)."""
-        return await self._call(_calls.start_existing_vm(vm_id))
+        return await self._call(_calls.start_existing_vm(vm_id, progress))
 
     async def stop_vm(self, vm_id: str) -> StoppedVm:
         """Shut a VM down; it keeps its vmID, IP and hostname until destroyed."""
@@ -333,6 +347,53 @@ class AsyncClient:
         """Destroy every VM (the boxes stay)."""
         return await self._all("destroy")
 
+    # Background operations and events
+
+    async def start_vm_async(self, box_id: str) -> AsyncOperation[Vm]:
+        """Start a VM in the background; see `Client.start_vm_async`."""
+        return await self._submit(_calls.start_vm(box_id))
+
+    async def start_existing_vm_async(self, vm_id: str) -> AsyncOperation[Vm]:
+        return await self._submit(_calls.start_existing_vm(vm_id))
+
+    async def stop_vm_async(self, vm_id: str) -> AsyncOperation[StoppedVm]:
+        return await self._submit(_calls.stop_vm(vm_id))
+
+    async def destroy_vm_async(self, vm_id: str) -> AsyncOperation[DestroyedVm]:
+        return await self._submit(_calls.destroy_vm(vm_id))
+
+    async def destroy_box_async(self, box_id: str) -> AsyncOperation[DestroyedBox]:
+        return await self._submit(_calls.destroy_box(box_id))
+
+    async def operation(self, operation_id: str) -> AsyncOperation[dict[str, Any]]:
+        info = await self._call(_calls.operation(operation_id))
+        return AsyncOperation(self._call, self.timeout, info, dict)
+
+    async def operations(self) -> list[OperationInfo]:
+        return await self._call(_calls.operations())
+
+    async def watch(
+        self, *, box_id: str | None = None, vm_id: str | None = None
+    ) -> AsyncEventStream:
+        """Watch lifecycle events; see `Client.watch`. ``async for event in stream``."""
+        call = _calls.watch(box_id, vm_id)
+        connection = await self._open()
+        request_id = next(self._ids)
+        data = encode(call.payload, request_id, self._token)
+        try:
+            async with asyncio.timeout(self.timeout):
+                call.result(await self._attempt(connection, call, request_id, data))
+        except ConnectionLost as lost:
+            raise self._lost(call, connection) from lost
+        except TimeoutError as error:
+            message = timed_out(self.host, self.port, call.command, self.timeout)
+            raise VcmTimeout(message) from error
+        return AsyncEventStream(connection.next_line, connection.close)
+
+    async def _submit(self, call: Call[T]) -> AsyncOperation[T]:
+        info = await self._call(_calls.in_background(call))
+        return AsyncOperation(self._call, self.timeout, info, call.parse)
+
     # Anything else
 
     async def request(self, command: str, **fields: Any) -> dict[str, Any]:
@@ -356,22 +417,24 @@ class AsyncClient:
     async def _exchange(self, call: Call[Any], request_id: int, data: bytes) -> Reply:
         connection = await self._take()
         try:
-            reply = await self._attempt(connection, request_id, data)
+            reply = await self._attempt(connection, call, request_id, data)
         except ConnectionLost as lost:
             if not lost.may_resend(call, connection.reused):
                 raise self._lost(call, connection) from lost
             connection = await self._open()
             try:
-                reply = await self._attempt(connection, request_id, data)
+                reply = await self._attempt(connection, call, request_id, data)
             except ConnectionLost as again:
                 raise self._lost(call, connection) from again
         self._idle.append(connection)
         return reply
 
-    async def _attempt(self, connection: _Connection, request_id: int, data: bytes) -> Reply:
+    async def _attempt(
+        self, connection: _Connection, call: Call[Any], request_id: int, data: bytes
+    ) -> Reply:
         try:
             await connection.send(data)
-            return await connection.receive(request_id, self._on_progress)
+            return await connection.receive(request_id, listener(self._on_progress, call))
         except BaseException:
             connection.discard()
             raise

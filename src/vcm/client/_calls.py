@@ -15,9 +15,13 @@ from vcm.client.models import (
     CreatedBox,
     DestroyedBox,
     DestroyedVm,
+    Event,
     ExecResult,
     FileProvisioner,
     Network,
+    OperationInfo,
+    OperationState,
+    ProgressLine,
     PuppetProvisioner,
     ShellProvisioner,
     SnapshotResult,
@@ -65,12 +69,98 @@ def create_box(
     return Call(payload, lambda reply: CreatedBox(_str(reply, "boxID"), _message(reply)))
 
 
-def start_vm(box_id: str) -> Call[Vm]:
-    return Call({"command": "start", "boxID": box_id}, _vm)
+Progress = Callable[[ProgressLine], None] | None
 
 
-def start_existing_vm(vm_id: str) -> Call[Vm]:
-    return Call({"command": "start", "vmID": vm_id}, _vm)
+def start_vm(box_id: str, progress: Progress = None) -> Call[Vm]:
+    return _reporting({"command": "start", "boxID": box_id}, _vm, progress)
+
+
+def start_existing_vm(vm_id: str, progress: Progress = None) -> Call[Vm]:
+    return _reporting({"command": "start", "vmID": vm_id}, _vm, progress)
+
+
+def _reporting(payload: dict[str, Any], parse: Callable[[Reply], T], progress: Progress) -> Call[T]:
+    if progress is None:
+        return Call(payload, parse)
+    return Call({**payload, "progress": True}, parse, progress=progress)
+
+
+def in_background(call: Call[Any]) -> Call[OperationInfo]:
+    """The same request run as a background operation: the reply is the operation's record."""
+    return Call({**call.payload, "async": True}, operation_info)
+
+
+def operation(
+    operation_id: str, *, wait: float | None = None, cancel: bool = False
+) -> Call[OperationInfo]:
+    payload: dict[str, Any] = {"command": "operation", "operationID": operation_id}
+    if wait is not None:
+        payload["wait"] = wait
+    if cancel:
+        payload["cancel"] = True
+    return Call(payload, operation_info, read_only=not cancel)
+
+
+def operations() -> Call[list[OperationInfo]]:
+    return Call(
+        {"command": "operation", "subcommand": "all"},
+        lambda reply: _entries(reply, "operations", operation_info),
+        read_only=True,
+    )
+
+
+def watch(box_id: str | None, vm_id: str | None) -> Call[Reply]:
+    payload: dict[str, Any] = {"command": "watch"}
+    if box_id is not None:
+        payload["boxID"] = box_id
+    if vm_id is not None:
+        payload["vmID"] = vm_id
+    return Call(payload, dict)
+
+
+def operation_result(info: OperationInfo, parse: Callable[[Reply], T]) -> T:
+    """What the request would have returned; its error if it failed (`Cancelled`, ...)."""
+    if info.reply is None:
+        raise ProtocolError(f"operation {info.operation_id} is {info.state}: no reply yet")
+    return Call({}, parse).result(info.reply)
+
+
+def operation_info(reply: Reply) -> OperationInfo:
+    reply_field = reply.get("reply")
+    return OperationInfo(
+        operation_id=_str(reply, "operationID"),
+        command=_str(reply, "command"),
+        target=str(reply.get("target", "")),
+        state=OperationState(_str(reply, "state")),
+        created=_str(reply, "created"),
+        finished=_optional(reply, "finished"),
+        cancellable=bool(reply.get("cancellable", False)),
+        vm_id=_optional(reply, "vmID"),
+        box_id=_optional(reply, "boxID"),
+        phase=_optional(reply, "phase"),
+        output=tuple(str(line) for line in reply.get("output", ())),
+        reply=reply_field if isinstance(reply_field, dict) else None,
+    )
+
+
+def event(line: Reply) -> Event:
+    if not isinstance(line.get("event"), str):
+        raise ProtocolError(f"the daemon sent a line that is not an event: {line}")
+    seq = line.get("seq")
+    return Event(
+        kind=line["event"],
+        seq=seq if isinstance(seq, int) else None,
+        time=str(line.get("time", "")),
+        vm_id=_optional(line, "vmID"),
+        box_id=_optional(line, "boxID"),
+        fields=line,
+    )
+
+
+def _optional(reply: Reply, field: str) -> str | None:
+    value = reply.get(field)
+    return None if value is None else str(value)
 
 
 def stop_vm(vm_id: str) -> Call[StoppedVm]:

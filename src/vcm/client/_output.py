@@ -53,6 +53,9 @@ class Output:
     def json(self, payload: Any) -> None:
         self._stdout.out(json.dumps(payload, indent=2, ensure_ascii=False), highlight=False)
 
+    def json_line(self, payload: Any) -> None:
+        self._stdout.out(json.dumps(payload, ensure_ascii=False), highlight=False)
+
     def line(self, text: str) -> None:
         self._stdout.out(text, highlight=False)
 
@@ -124,10 +127,17 @@ class Output:
     def progress(self, text: str) -> None:
         self._stderr.print(Text(text), style="dim", highlight=False)
 
+    def follow(self, line: str) -> None:
+        """One line of Vagrant's output, as it comes (``start --follow``), on stderr."""
+        self._stderr.print(Text(line), highlight=False)
+
+    def flush(self) -> None:
+        self._stdout.file.flush()
+
     @contextlib.contextmanager
-    def working(self, text: str) -> Iterator[None]:
+    def working(self, text: str, *, quiet: bool = False) -> Iterator[None]:
         """A spinner with the elapsed time while a slow command runs, on a terminal only."""
-        if not self._stderr.is_terminal:
+        if quiet or not self._stderr.is_terminal:
             yield
             return
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

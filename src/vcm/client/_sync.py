@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from vcm.client import _calls
 from vcm.client._calls import AllVerb, FileSource, PuppetSource, ShellSource
+from vcm.client._events import EventStream
+from vcm.client._operations import Operation
 from vcm.client._wire import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST,
@@ -30,6 +32,7 @@ from vcm.client._wire import (
     connect_failed,
     encode,
     ignore_progress,
+    listener,
     timed_out,
     tls_context,
     tls_failed,
@@ -44,6 +47,8 @@ from vcm.client.models import (
     DestroyedVm,
     ExecResult,
     Network,
+    OperationInfo,
+    ProgressLine,
     SnapshotResult,
     SshInfo,
     StoppedVm,
@@ -102,6 +107,12 @@ class _Connection:
             self._reader.feed(self._recv(deadline))
         self.reused = True
         return reply
+
+    def next_line(self) -> Reply:
+        """The next line the daemon sends, however long it takes; ConnectionLost at its end."""
+        while (line := self._reader.next_line()) is None:
+            self._reader.feed(self._recv(None))
+        return line
 
     def _recv(self, deadline: float | None) -> bytes:
         self._sock.settimeout(_remaining(deadline))
@@ -257,13 +268,20 @@ class Client:
 
     # VMs
 
-    def start_vm(self, box_id: str) -> Vm:
-        """Boot a new VM from a box; returns once it is up and provisioned."""
-        return self._call(_calls.start_vm(box_id))
+    def start_vm(
+        self, box_id: str, *, progress: Callable[[ProgressLine], None] | None = None
+    ) -> Vm:
+        """Boot a new VM from a box; returns once it is up and provisioned.
 
-    def start_existing_vm(self, vm_id: str) -> Vm:
+        `progress` receives each line of Vagrant's output as it comes (with its VM and phase).
+        """
+        return self._call(_calls.start_vm(box_id, progress))
+
+    def start_existing_vm(
+        self, vm_id: str, *, progress: Callable[[ProgressLine], None] | None = None
+    ) -> Vm:
         """Boot a stopped VM again (same IP and hostname, provisioners not re-run)."""
-        return self._call(_calls.start_existing_vm(vm_id))
+        return self._call(_calls.start_existing_vm(vm_id, progress))
 
     def stop_vm(self, vm_id: str) -> StoppedVm:
         """Shut a VM down; it keeps its vmID, IP and hostname until destroyed."""
@@ -350,6 +368,57 @@ class Client:
         """Destroy every VM (the boxes stay). Partial failures raise as for `halt_all`."""
         return self._all("destroy")
 
+    # Background operations and events
+
+    def start_vm_async(self, box_id: str) -> Operation[Vm]:
+        """Start a VM in the background; the handle's `result()` is the `Vm`."""
+        return self._submit(_calls.start_vm(box_id))
+
+    def start_existing_vm_async(self, vm_id: str) -> Operation[Vm]:
+        return self._submit(_calls.start_existing_vm(vm_id))
+
+    def stop_vm_async(self, vm_id: str) -> Operation[StoppedVm]:
+        return self._submit(_calls.stop_vm(vm_id))
+
+    def destroy_vm_async(self, vm_id: str) -> Operation[DestroyedVm]:
+        return self._submit(_calls.destroy_vm(vm_id))
+
+    def destroy_box_async(self, box_id: str) -> Operation[DestroyedBox]:
+        return self._submit(_calls.destroy_box(box_id))
+
+    def operation(self, operation_id: str) -> Operation[dict[str, Any]]:
+        """A handle on an operation by its ID (`OperationNotFound` if the daemon has none)."""
+        info = self._call(_calls.operation(operation_id))
+        return Operation(self._call, self.timeout, info, dict)
+
+    def operations(self) -> list[OperationInfo]:
+        """The operations the daemon remembers, oldest first, without output or reply."""
+        return self._call(_calls.operations())
+
+    def watch(self, *, box_id: str | None = None, vm_id: str | None = None) -> EventStream:
+        """Watch lifecycle events on a connection of its own: iterate over the result, and
+        close it (or use ``with``) to stop. It is watching by the time this returns.
+
+        Only events about `box_id` (and its VMs) and/or `vm_id`, when given.
+        """
+        call = _calls.watch(box_id, vm_id)
+        connection = self._open()
+        request_id = next(self._ids)
+        data = encode(call.payload, request_id, self._token)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            call.result(self._attempt(connection, call, request_id, data, deadline))
+        except ConnectionLost as lost:
+            raise self._lost(call, connection) from lost
+        except TimeoutError as error:
+            message = timed_out(self.host, self.port, call.command, self.timeout)
+            raise VcmTimeout(message) from error
+        return EventStream(connection.next_line, connection.close)
+
+    def _submit(self, call: Call[T]) -> Operation[T]:
+        info = self._call(_calls.in_background(call))
+        return Operation(self._call, self.timeout, info, call.parse)
+
     # Anything else
 
     def request(self, command: str, **fields: Any) -> dict[str, Any]:
@@ -377,13 +446,13 @@ class Client:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         connection = self._take()
         try:
-            reply = self._attempt(connection, request_id, data, deadline)
+            reply = self._attempt(connection, call, request_id, data, deadline)
         except ConnectionLost as lost:
             if not lost.may_resend(call, connection.reused):
                 raise self._lost(call, connection) from lost
             connection = self._open()
             try:
-                reply = self._attempt(connection, request_id, data, deadline)
+                reply = self._attempt(connection, call, request_id, data, deadline)
             except ConnectionLost as again:
                 raise self._lost(call, connection) from again
         with self._lock:
@@ -393,13 +462,14 @@ class Client:
     def _attempt(
         self,
         connection: _Connection,
+        call: Call[Any],
         request_id: int,
         data: bytes,
         deadline: float | None,
     ) -> Reply:
         try:
             connection.send(data, deadline)
-            return connection.receive(request_id, deadline, self._on_progress)
+            return connection.receive(request_id, deadline, listener(self._on_progress, call))
         except BaseException:
             connection.close()
             raise

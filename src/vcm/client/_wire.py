@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from vcm.client.errors import Failure, LocalFileError, ProtocolError, error_for
+from vcm.client.models import ProgressLine
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12121
@@ -34,6 +35,8 @@ class Call(Generic[T]):
     parse: Callable[[Reply], T]
     read_only: bool = False
     """A read-only command may be sent again safely if the connection broke before its reply."""
+    progress: Callable[[ProgressLine], None] | None = None
+    """Where this call's progress lines go (besides the client's `on_progress`)."""
 
     @property
     def command(self) -> str:
@@ -109,16 +112,34 @@ class ReplyReader:
                 return item
         return None
 
+    def next_line(self) -> Reply | None:
+        """The next whole line as a JSON object (such as an event), if one has arrived."""
+        line = self._buffer.pop()
+        return None if line is None else _decode(line)
+
 
 def ignore_progress(text: str) -> None:
     """The default progress callback."""
+
+
+def listener(on_progress: Callable[[str], None], call: Call[Any]) -> Callable[[str], None]:
+    """Where the interim lines of `call` go: the client's callback, then the call's own."""
+    per_call = call.progress
+    if per_call is None:
+        return on_progress
+
+    def both(text: str) -> None:
+        on_progress(text)
+        per_call(text if isinstance(text, ProgressLine) else ProgressLine(text))
+
+    return both
 
 
 @dataclass(frozen=True)
 class Interim:
     """A line the daemon sent before the final reply: progress text to show the user."""
 
-    text: str
+    text: ProgressLine
 
 
 def read_line(line: bytes, request_id: int) -> Reply | Interim:
@@ -131,10 +152,21 @@ def read_line(line: bytes, request_id: int) -> Reply | Interim:
     if "id" in reply and reply["id"] != request_id:
         raise ProtocolError(f"a reply for request {reply['id']!r} came while {request_id} waited")
     if "error" not in reply:
-        return Interim(str(reply.get("progress", reply.get("message", ""))))
+        return Interim(_progress(reply))
     if not isinstance(reply["error"], bool):
         raise ProtocolError(f"'error' must be a JSON boolean, not {reply['error']!r}")
     return reply
+
+
+def _progress(line: Reply) -> ProgressLine:
+    if line.get("event") == "progress":
+        vm_id, phase = line.get("vmID"), line.get("phase")
+        return ProgressLine(
+            str(line.get("line", "")),
+            vm_id=str(vm_id) if vm_id is not None else None,
+            phase=str(phase) if phase is not None else None,
+        )
+    return ProgressLine(str(line.get("progress", line.get("message", ""))))
 
 
 def _decode(line: bytes) -> Reply:

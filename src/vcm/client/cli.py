@@ -27,6 +27,7 @@ from vcm.client.errors import (
     InvalidRequest,
     IpPoolExhausted,
     LocalFileError,
+    OperationNotFound,
     ProtocolError,
     RequestTooLarge,
     Unauthorized,
@@ -37,7 +38,16 @@ from vcm.client.errors import (
     VcmTimeout,
     VmNotFound,
 )
-from vcm.client.models import DYNAMIC_HOSTNAME, Box, BulkResult, Network, Vm
+from vcm.client.models import (
+    DYNAMIC_HOSTNAME,
+    Box,
+    BulkResult,
+    Event,
+    Network,
+    OperationInfo,
+    ProgressLine,
+    Vm,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -59,6 +69,7 @@ EXIT_CODES: dict[type[VcmError], int] = {
     ProtocolError: EXIT_CONNECTION,
     VmNotFound: EXIT_NOT_FOUND,
     BoxNotFound: EXIT_NOT_FOUND,
+    OperationNotFound: EXIT_NOT_FOUND,
     VagrantError: EXIT_VAGRANT,
     BoxUnavailable: EXIT_VAGRANT,
     IpPoolExhausted: EXIT_POOL_EXHAUSTED,
@@ -77,13 +88,15 @@ environment:
 
 exit status:
   {EXIT_OK}    success
-  {EXIT_ERROR}    another error from the daemon (INTERNAL, INVALID_JSON, UNKNOWN_COMMAND, ...)
+  {EXIT_ERROR}    another error from the daemon (INTERNAL, INVALID_JSON, UNKNOWN_COMMAND,
+       CANCELLED, ...)
   {EXIT_USAGE}    usage: bad arguments, an unreadable local file, or the daemon refused the
        values (INVALID_REQUEST, REQUEST_TOO_LARGE)
   {EXIT_CONNECTION}    connection: the daemon cannot be reached, broke the connection, sent a
        bad reply, did not reply within --timeout, or its TLS certificate did
        not verify
-  {EXIT_NOT_FOUND}    not found: no such VM or box (VM_NOT_FOUND, BOX_NOT_FOUND)
+  {EXIT_NOT_FOUND}    not found: no such VM, box or operation (VM_NOT_FOUND, BOX_NOT_FOUND,
+       OPERATION_NOT_FOUND)
   {EXIT_VAGRANT}    Vagrant failed (VAGRANT_ERROR, BOX_UNAVAILABLE)
   {EXIT_POOL_EXHAUSTED}    no free IP address left (IP_POOL_EXHAUSTED)
   {EXIT_UNAUTHORIZED}    missing or wrong token (UNAUTHORIZED)
@@ -217,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_create(command("create", "define a box: a Vagrant box plus provisioners", _create))
     start = command("start", "start a new VM from a box, or a stopped VM again", _start)
     start.add_argument("target", metavar="BOXID|VMID")
+    how = start.add_mutually_exclusive_group()
+    how.add_argument("--follow", action="store_true", help="print Vagrant's output as it comes")
+    how.add_argument(
+        "--async",
+        dest="background",
+        action="store_true",
+        help="start in the background: print the operation ID at once (see 'vcm wait')",
+    )
     for name in ("stop", "halt"):
         _add_target(command(name, "shut a VM down (or every VM, with --all)", _stop))
     destroy = _add_target(command("destroy", "destroy a VM, a box and its VMs, or all", _destroy))
@@ -248,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("boxes", "list the boxes", _boxes)
     show = command("show", "show one VM or box", _show)
     show.add_argument("target", metavar="VMID|BOXID")
+    watch = command("watch", "print lifecycle events as they happen, until Ctrl-C", _watch)
+    watch.add_argument("--box", metavar="BOXID", help="only events about this box and its VMs")
+    watch.add_argument("--vm", metavar="VMID", help="only events about this VM")
+    wait = command("wait", "wait for a background operation and print how it ended", _wait)
+    wait.add_argument("operation_id", metavar="OPID")
+    wait.add_argument(
+        "--for", dest="wait_for", type=_seconds, metavar="SECONDS", help="give up after this long"
+    )
+    cancel = command("cancel", "cancel a background start", _cancel)
+    cancel.add_argument("operation_id", metavar="OPID")
     return parser
 
 
@@ -319,18 +350,37 @@ def _create(client: Client, args: argparse.Namespace, out: Output) -> None:
 
 def _start(client: Client, args: argparse.Namespace, out: Output) -> None:
     existing = _find_vm(client, args.target)
+    if args.background:
+        _start_in_background(client, args.target if existing is None else None, existing, out)
+        return
+    follow = out.follow if args.follow else None
     if existing is not None:
-        with out.working(f"starting VM {existing.vm_id}"):
-            vm = client.start_existing_vm(existing.vm_id)
+        with out.working(f"starting VM {existing.vm_id}", quiet=args.follow):
+            vm = client.start_existing_vm(existing.vm_id, progress=follow)
     else:
-        with out.working(f"starting a new VM from box {args.target}"):
-            vm = _start_from_box(client, args.target)
+        with out.working(f"starting a new VM from box {args.target}", quiet=args.follow):
+            vm = _start_from_box(client, args.target, follow)
     _print_vm(out, vm)
 
 
-def _start_from_box(client: Client, box_id: str) -> Vm:
+def _start_in_background(
+    client: Client, box_id: str | None, existing: Vm | None, out: Output
+) -> None:
+    if existing is not None:
+        operation = client.start_existing_vm_async(existing.vm_id)
+    else:
+        assert box_id is not None
+        operation = client.start_vm_async(box_id)
+    info = operation.info
+    out.result(info.to_json(), lambda: out.line(info.operation_id))
+    out.note(f"started in the background as {info.operation_id}; 'vcm wait {info.operation_id}'")
+
+
+def _start_from_box(
+    client: Client, box_id: str, follow: Callable[[ProgressLine], None] | None = None
+) -> Vm:
     try:
-        return client.start_vm(box_id)
+        return client.start_vm(box_id, progress=follow)
     except BoxNotFound as error:
         raise BoxNotFound(f"no box or VM with ID '{box_id}'", code=error.code) from error
 
@@ -446,6 +496,50 @@ def _show(client: Client, args: argparse.Namespace, out: Output) -> None:
     )
 
 
+def _watch(client: Client, args: argparse.Namespace, out: Output) -> None:
+    for event in client.watch(box_id=args.box, vm_id=args.vm):
+        if out.as_json:
+            out.json_line(event.to_json())
+        else:
+            out.line(describe_event(event))
+        out.flush()
+
+
+def describe_event(event: Event) -> str:
+    about = event.vm_id or event.box_id or ""
+    details = [
+        f"{name}={event.fields[name]}"
+        for name in ("state", "IP", "operationID", "command", "detail", "message")
+        if event.fields.get(name) not in (None, "")
+    ]
+    return "  ".join(part for part in (event.time, event.kind, about, " ".join(details)) if part)
+
+
+def _wait(client: Client, args: argparse.Namespace, out: Output) -> None:
+    operation = client.operation(args.operation_id)
+    with out.working(f"waiting for {args.operation_id} ({operation.info.command})"):
+        info = operation.wait(args.wait_for)
+    _print_operation(info, out)
+    if not info.done:
+        raise VcmTimeout(f"operation {info.operation_id} is still running")
+    operation.result()
+
+
+def _cancel(client: Client, args: argparse.Namespace, out: Output) -> None:
+    info = client.operation(args.operation_id).cancel()
+    _print_operation(info, out)
+
+
+def _print_operation(info: OperationInfo, out: Output) -> None:
+    def show() -> None:
+        what = f"{info.operation_id} ({info.command} {info.target})".replace(" )", ")")
+        out.line(f"{what} {info.state}")
+        if info.reply is not None and info.reply.get("message"):
+            out.note(str(info.reply["message"]))
+
+    out.result(info.to_json(), show)
+
+
 def _find_vm(client: Client, vm_id: str) -> Vm | None:
     try:
         return client.get_vm(vm_id)
@@ -513,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error(error)
         return exit_code(error)
     except KeyboardInterrupt:
+        if args.command in ("watch", "wait"):
+            return EXIT_INTERRUPTED
         stderr.print(
             f"vcm: interrupted; a '{args.command}' the daemon already received goes on",
             highlight=False,
@@ -531,7 +627,7 @@ def _client(args: argparse.Namespace, out: Output) -> Client:
         timeout=args.timeout,
         connect_timeout=args.connect_timeout,
         token=args.token,
-        on_progress=out.progress,
+        on_progress=None if getattr(args, "follow", False) else out.progress,
         tls=args.tls,
         tls_ca=args.tls_ca,
     )

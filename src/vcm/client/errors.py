@@ -118,6 +118,18 @@ class InternalError(VcmError):
     code = "INTERNAL"
 
 
+class Cancelled(VcmError):
+    """The operation was cancelled on request (the result of a cancelled background start)."""
+
+    code = "CANCELLED"
+
+
+class OperationNotFound(VcmError):
+    """No operation with that operationID (the daemon keeps a bounded history)."""
+
+    code = "OPERATION_NOT_FOUND"
+
+
 class VcmConnectionError(VcmError, ConnectionError):
     """The daemon could not be reached, or the connection broke before the reply came."""
 
@@ -157,6 +169,8 @@ ERRORS_BY_CODE: dict[str, type[VcmError]] = {
         VagrantError,
         Unsupported,
         InternalError,
+        Cancelled,
+        OperationNotFound,
     )
 }
 """The exception class for each error code of the protocol."""

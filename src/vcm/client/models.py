@@ -284,3 +284,94 @@ class SshInfo:
             "user": self.user,
             "keyPath": self.key_path,
         }
+
+
+class ProgressLine(str):
+    """An interim line the daemon sent before a reply: the text of one line of Vagrant's output
+    (it is a ``str``), with the VM it is about and the phase of the start."""
+
+    vm_id: str | None
+    phase: str | None
+
+    def __new__(cls, line: str, vm_id: str | None = None, phase: str | None = None) -> ProgressLine:
+        text = super().__new__(cls, line)
+        text.vm_id = vm_id
+        text.phase = phase
+        return text
+
+
+class OperationState(enum.StrEnum):
+    """A background operation's state; ``interrupted``: the daemon stopped while it ran."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @classmethod
+    def _missing_(cls, value: object) -> OperationState | None:
+        if not isinstance(value, str):
+            return None
+        unknown = str.__new__(cls, value)
+        unknown._name_ = value.upper()
+        unknown._value_ = value
+        return unknown
+
+
+@dataclass(frozen=True)
+class OperationInfo:
+    """What the daemon reports on a background operation (``operation``)."""
+
+    operation_id: str
+    command: str
+    target: str
+    state: OperationState
+    created: str
+    finished: str | None
+    cancellable: bool
+    vm_id: str | None
+    box_id: str | None
+    phase: str | None
+    output: tuple[str, ...]
+    reply: dict[str, Any] | None
+    """The reply the request would have had, once the operation has ended."""
+
+    @property
+    def done(self) -> bool:
+        return self.state != OperationState.RUNNING
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, with the protocol's field names."""
+        fields: dict[str, Any] = {
+            "operationID": self.operation_id,
+            "command": self.command,
+            "target": self.target,
+            "state": str(self.state),
+            "created": self.created,
+            "finished": self.finished,
+            "cancellable": self.cancellable,
+        }
+        for name, value in (("vmID", self.vm_id), ("boxID", self.box_id), ("phase", self.phase)):
+            if value is not None:
+                fields[name] = value
+        fields["output"] = list(self.output)
+        if self.reply is not None:
+            fields["reply"] = self.reply
+        return fields
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the event stream (``watch``): `kind` such as ``vm-running``."""
+
+    kind: str
+    seq: int | None
+    time: str
+    vm_id: str | None
+    box_id: str | None
+    fields: dict[str, Any]
+    """Every field as sent, such as ``state``, ``IP`` or ``operationID``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.fields)

@@ -47,3 +47,13 @@ class WrongState(InvalidRequest):
 
 class StateError(VcmError):
     """The state file could not be read or written."""
+
+
+class Cancelled(VcmError):
+    """A running command was stopped on request."""
+
+
+class OperationNotFound(VcmError):
+    def __init__(self, operation_id: str) -> None:
+        super().__init__(f"no operation with operationID '{operation_id}'")
+        self.operation_id = operation_id

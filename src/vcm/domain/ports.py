@@ -8,9 +8,21 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Protocol
 
+from vcm.domain.events import Event
 from vcm.domain.model import BoxDefinition, State
 
 Progress = Callable[[str], None]
+
+
+class OutputLine(str):
+    """A line of a backend's output that knows which VM it came from; prints as the line."""
+
+    vm_id: str
+
+    def __new__(cls, text: str, vm_id: str) -> OutputLine:
+        line = super().__new__(cls, text)
+        line.vm_id = vm_id
+        return line
 
 
 def no_progress(line: str) -> None:
@@ -114,3 +126,13 @@ class StateStore(Protocol):
 class HostFiles(Protocol):
     def check(self, path: str) -> None:
         """InvalidRequest unless `path` names a readable file inside the allowed directory."""
+
+
+class EventSink(Protocol):
+    def publish(self, event: Event) -> None:
+        """Pass `event` on to whoever listens; never blocks for long, never raises."""
+
+
+class NoEvents:
+    def publish(self, event: Event) -> None:
+        del event

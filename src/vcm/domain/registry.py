@@ -6,13 +6,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vcm.domain.events import changes
 from vcm.domain.model import State
-from vcm.domain.ports import StateStore
+from vcm.domain.ports import EventSink, NoEvents, StateStore
 
 
 class Registry:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, events: EventSink | None = None) -> None:
         self._store = store
+        self._events = events or NoEvents()
         self._lock = threading.Lock()
         self._state = store.load()
 
@@ -28,7 +30,9 @@ class Registry:
             draft = self._state.copy()
             yield draft
             self._store.save(draft)
-            self._state = draft
+            before, self._state = self._state, draft
+            for event in changes(before, draft):
+                self._events.publish(event)
 
 
 class KeyedLocks:

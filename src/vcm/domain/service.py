@@ -28,6 +28,7 @@ from vcm.domain.ports import (
     HostFiles,
     Machine,
     MachineStatus,
+    OutputLine,
     Progress,
     SshInfo,
     VagrantPort,
@@ -70,7 +71,7 @@ def check_exec(argv: list[str], timeout: int) -> None:
 def _logged(vm_id: str, progress: Progress) -> Progress:
     def report(line: str) -> None:
         log.info("%s| %s", vm_id, line)
-        progress(line)
+        progress(OutputLine(line, vm_id))
 
     return report
 
@@ -108,12 +109,16 @@ class VcmService:
         self._capacity = capacity
         self._locks = KeyedLocks()
 
-    def create_box(self, definition: BoxDefinition) -> Box:
+    def check_box(self, definition: BoxDefinition) -> None:
+        """InvalidRequest unless `definition` could be created; changes nothing."""
         check_definition(definition)
         if self._capacity is not None:
             self._capacity.check(definition.resources)
         for path in definition.host_paths():
             self._host_files.check(path)
+
+    def create_box(self, definition: BoxDefinition) -> Box:
+        self.check_box(definition)
         self._vagrant.ensure_box(definition.box)
         with self._registry.change() as state:
             state.box_counter += 1

@@ -8,8 +8,10 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from vcm.adapters.events import EventHub
 from vcm.adapters.host_files import FilesRoot
 from vcm.adapters.json_store import JsonStateStore
+from vcm.adapters.operations import OperationManager
 from vcm.adapters.protocol import RequestHandler
 from vcm.adapters.resources import host_capacity
 from vcm.adapters.simulated import SimulatedVagrant
@@ -39,6 +41,7 @@ class Container(containers.DeclarativeContainer):
 
     # Gateways
     store = providers.ThreadSafeSingleton(JsonStateStore, path=settings.provided.state_file)
+    events = providers.ThreadSafeSingleton(EventHub, buffer=settings.provided.watch_buffer)
     host_files = providers.ThreadSafeSingleton(FilesRoot, root=settings.provided.files_root)
     vagrant = providers.Selector(
         settings.provided.driver,
@@ -64,7 +67,13 @@ class Container(containers.DeclarativeContainer):
             ),
         ),
     )
-    registry = providers.ThreadSafeSingleton(Registry, store=store)
+    registry = providers.ThreadSafeSingleton(Registry, store=store, events=events)
+    operations = providers.ThreadSafeSingleton(
+        OperationManager,
+        path=settings.provided.operations_file,
+        events=events,
+        workers=settings.provided.workers,
+    )
     pool = providers.Singleton(IpPool.with_host_sides, network=settings.provided.ip_pool)
     capacity = providers.Singleton(host_capacity)
 
@@ -80,7 +89,10 @@ class Container(containers.DeclarativeContainer):
         capacity=capacity,
     )
     handler = providers.Singleton(
-        RequestHandler, service=service, token=providers.Callable(_token, settings)
+        RequestHandler,
+        service=service,
+        token=providers.Callable(_token, settings),
+        operations=operations,
     )
     server = providers.Singleton(
         SocketServer,
@@ -92,6 +104,7 @@ class Container(containers.DeclarativeContainer):
         max_connections=settings.provided.max_connections,
         idle_timeout=settings.provided.idle_timeout,
         ssl_context=providers.Callable(_tls, settings),
+        events=events,
     )
 
 

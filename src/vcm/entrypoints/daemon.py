@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         container = bootstrap(settings)
         try:
             container.service()
+            container.operations()
         except StateError as error:
             raise StartupError(str(error)) from error
         gc.freeze()  # the loaded state lives long: keep it out of every full collection

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     max_connections: int = Field(256, ge=1, le=100_000)
     idle_timeout: float = Field(300.0, gt=0)
+    watch_buffer: int = Field(1000, ge=1, le=1_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("domain")
@@ -115,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
+
+    @property
+    def operations_file(self) -> Path:
+        return self.state_dir / "operations.json"
 
     @property
     def machines_dir(self) -> Path:

@@ -38,6 +38,8 @@ EXIT_CODES = {
     "VAGRANT_ERROR": 5,
     "UNSUPPORTED": 8,
     "INTERNAL": 1,
+    "CANCELLED": 1,
+    "OPERATION_NOT_FOUND": 4,
 }
 
 

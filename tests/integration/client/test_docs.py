@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.client.conftest import StartDaemon
 from tests.support.daemon import DaemonProcess
 from vcm.client import Client
 
@@ -55,3 +56,27 @@ def test_the_quick_start_lists_two_running_vms(daemon: DaemonProcess) -> None:
         ["vcm_bookworm_test_1_1", "running"],
         ["vcm_bookworm_test_1_2", "running"],
     ]
+
+
+def test_the_progress_example_prints_each_phase(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon(VCM_SIMULATED_DELAY="0.4")
+    done = _run(_example("## Progress"), daemon)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "[importing] importing base box",
+        "[booting] booting",
+        "[configuring] setting hostname",
+        "[provisioning] provisioning",
+    ]
+
+
+def test_the_operations_example_waits_and_cancels(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon(VCM_SIMULATED_DELAY="1")
+    done = _run(_example("## Background operations"), daemon)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "op-1 running",
+        "cancelled; the daemon destroyed what it had made",
+    ]
+    with Client(daemon.host, daemon.port) as vcm:
+        assert vcm.list_vms() == []

@@ -15,6 +15,7 @@ from vcm.client._wire import (
     read_line,
 )
 from vcm.client.errors import ERRORS_BY_CODE, Failure, ProtocolError, VcmError
+from vcm.client.models import ProgressLine
 
 SPEC_ERRORS = {
     "INVALID_JSON": client.InvalidJson,
@@ -29,6 +30,8 @@ SPEC_ERRORS = {
     "VAGRANT_ERROR": client.VagrantError,
     "UNSUPPORTED": client.Unsupported,
     "INTERNAL": client.InternalError,
+    "CANCELLED": client.Cancelled,
+    "OPERATION_NOT_FOUND": client.OperationNotFound,
 }
 
 
@@ -80,7 +83,17 @@ class TestReadLine:
         assert reply == {"error": True, "code": "REQUEST_TOO_LARGE", "message": "m"}
 
     def test_a_line_without_error_is_interim_progress(self) -> None:
-        assert read_line(b'{"id": 3, "progress": "booting"}', 3) == Interim("booting")
+        assert read_line(b'{"id": 3, "progress": "booting"}', 3) == Interim(ProgressLine("booting"))
+
+    def test_a_progress_event_carries_its_vm_and_phase(self) -> None:
+        item = read_line(
+            b'{"id": 3, "event": "progress", "vmID": "b_1_1", "phase": "booting", '
+            b'"line": "==> default: Starting container..."}',
+            3,
+        )
+        assert isinstance(item, Interim)
+        assert item.text == "==> default: Starting container..."
+        assert (item.text.vm_id, item.text.phase) == ("b_1_1", "booting")
 
     def test_a_reply_for_another_request_is_a_protocol_error(self) -> None:
         with pytest.raises(ProtocolError, match="request 2"):

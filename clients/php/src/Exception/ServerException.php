@@ -27,6 +27,8 @@ class ServerException extends VcmException
         'VAGRANT_ERROR' => VagrantErrorException::class,
         'UNSUPPORTED' => UnsupportedException::class,
         'INTERNAL' => InternalException::class,
+        'CANCELLED' => CancelledException::class,
+        'OPERATION_NOT_FOUND' => OperationNotFoundException::class,
     ];
 
     /** @var array<string, mixed> */

@@ -30,6 +30,8 @@ final class ErrorMappingTest extends TestCase
         'VAGRANT_ERROR' => Exception\VagrantErrorException::class,
         'UNSUPPORTED' => Exception\UnsupportedException::class,
         'INTERNAL' => Exception\InternalException::class,
+        'CANCELLED' => Exception\CancelledException::class,
+        'OPERATION_NOT_FOUND' => Exception\OperationNotFoundException::class,
     ];
 
     private static FakeServer $server;
@@ -49,7 +51,7 @@ final class ErrorMappingTest extends TestCase
         $document = (string) file_get_contents(DaemonProcess::repoRoot() . '/docs/protocol.md');
         preg_match_all('/^\| `([A-Z_]+)` \|/m', $document, $matches);
 
-        self::assertCount(12, $matches[1], 'the table of error codes in docs/protocol.md');
+        self::assertCount(14, $matches[1], 'the table of error codes in docs/protocol.md');
         self::assertEqualsCanonicalizing($matches[1], array_keys(ServerException::classesByCode()));
         self::assertSame(self::EXPECTED, ServerException::classesByCode());
     }

@@ -9,6 +9,8 @@ use Vcm\Client;
 use Vcm\Exception\UnsupportedException;
 use Vcm\Exception\VmNotFoundException;
 use Vcm\FileProvisioner;
+use Vcm\OperationState;
+use Vcm\ProgressLine;
 use Vcm\Tests\Support\DaemonProcess;
 use Vcm\VmState;
 
@@ -76,7 +78,18 @@ final class LifecycleTest extends TestCase
         );
         self::assertMatchesRegularExpression('/^vcm_bookworm_test_\d+$/', $boxId);
 
-        $vm = $client->startVm($boxId);
+        $lines = [];
+        $vm = $client->startVm($boxId, function (ProgressLine $line) use (&$lines): void {
+            $lines[] = $line;
+        });
+        // Vagrant's output came as it ran, every line about this VM, through to provisioning.
+        self::assertGreaterThan(5, count($lines));
+        self::assertSame([$vm->vmId], array_values(array_unique(array_map(
+            static fn (ProgressLine $line): ?string => $line->vmId,
+            $lines,
+        ))));
+        $phases = array_map(static fn (ProgressLine $line): ?string => $line->phase, $lines);
+        self::assertContains('provisioning', $phases);
 
         self::assertSame("{$boxId}_1", $vm->vmId);
         self::assertSame(VmState::Running, $vm->state);
@@ -107,7 +120,9 @@ final class LifecycleTest extends TestCase
         }
         self::assertSame(VmState::Running, $client->getVm($vm->vmId)->state);
 
-        $stopped = $client->stopVm($vm->vmId);
+        $stopping = $client->stopVmAsync($vm->vmId);
+        $stopped = $stopping->result();
+        self::assertSame(OperationState::Succeeded, $stopping->info()->state);
         self::assertSame(VmState::Stopped, $stopped->state);
         $seen = $client->getVm($vm->vmId);
         self::assertSame(VmState::Stopped, $seen->state);
