@@ -25,17 +25,19 @@ class _Fragments(Generic[_Record]):
 
     def __init__(self, to_json: Callable[[_Record], dict[str, Any]]) -> None:
         self._to_json = to_json
-        self._texts: dict[str, tuple[_Record, str]] = {}
+        self._records: dict[str, _Record] = {}
+        self._texts: dict[str, str] = {}
 
     def join(self, records: dict[str, _Record]) -> str:
-        texts = {}
-        for key, record in records.items():
-            known = self._texts.get(key)
-            if known is None or known[0] is not record:
-                known = (record, json.dumps(self._to_json(record), separators=(",", ":")))
-            texts[key] = known
-        self._texts = texts
-        return ",".join(text for _, text in texts.values())
+        known = self._records
+        for key in [key for key, record in records.items() if known.get(key) is not record]:
+            known[key] = records[key]
+            self._texts[key] = json.dumps(self._to_json(records[key]), separators=(",", ":"))
+        if len(known) != len(records):
+            for key in known.keys() - records.keys():
+                del known[key], self._texts[key]
+        texts = self._texts
+        return ",".join([texts[key] for key in records])
 
 
 class JsonStateStore:

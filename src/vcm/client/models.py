@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+_OpenEnum = TypeVar("_OpenEnum", bound=enum.StrEnum)
+
+
+def _unknown_member(cls: type[_OpenEnum], value: object) -> _OpenEnum | None:
+    """A value a newer daemon may send, kept as a member of its own instead of failing."""
+    if not isinstance(value, str):
+        return None
+    unknown = str.__new__(cls, value)
+    unknown._name_ = value.upper()
+    unknown._value_ = value
+    return unknown
 
 
 class VmState(enum.StrEnum):
@@ -24,12 +36,7 @@ class VmState(enum.StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> VmState | None:
-        if not isinstance(value, str):
-            return None
-        unknown = str.__new__(cls, value)
-        unknown._name_ = value.upper()
-        unknown._value_ = value
-        return unknown
+        return _unknown_member(cls, value)
 
 
 class Network(enum.StrEnum):
@@ -311,12 +318,7 @@ class OperationState(enum.StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> OperationState | None:
-        if not isinstance(value, str):
-            return None
-        unknown = str.__new__(cls, value)
-        unknown._name_ = value.upper()
-        unknown._value_ = value
-        return unknown
+        return _unknown_member(cls, value)
 
 
 @dataclass(frozen=True)

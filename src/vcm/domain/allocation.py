@@ -70,9 +70,13 @@ class IpPool:
         return cls(network, frozenset({first, last}))
 
     def allocate(self, leased: Set[IPv4Address]) -> IPv4Address:
-        for address in self.network.hosts():
-            if address not in leased and address not in self.reserved:
-                return address
+        taken = {int(address) for address in (*leased, *self.reserved)}
+        first, last = int(self.network.network_address) + 1, int(self.network.broadcast_address)
+        if self.network.prefixlen >= 31:
+            first, last = int(self.network.network_address), last + 1
+        for number in range(first, last):
+            if number not in taken:
+                return IPv4Address(number)
         raise PoolExhausted(
             f"no free address left in {self.network} ({len(leased)} leased, "
             f"{len(self.reserved)} reserved for the host)"

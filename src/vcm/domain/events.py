@@ -33,9 +33,10 @@ def changes(old: State, new: State) -> list[Event]:
         for box_id, box in new.boxes.items()
         if box_id not in old.boxes
     ]
+    earlier = old.vms
     for vm_id, vm in new.vms.items():
-        before = old.vms.get(vm_id)
-        if before is None or before.state != vm.state:
+        before = earlier.get(vm_id)
+        if before is not vm and (before is None or before.state is not vm.state):
             events.append(Event(f"vm-{vm.state}", vm.box_id, vm_id, vm=vm))
     events += [
         Event("vm-destroyed", vm.box_id, vm_id, vm=vm)
