@@ -49,7 +49,7 @@ trap cleanup EXIT
 build_id() {
     {
         echo "suite=$SUITE include=$INCLUDE masked=$MASKED_UNITS"
-        sha256sum "$HOST_DIR/build-box.sh"
+        sha256sum <"$HOST_DIR/build-box.sh"
         (cd "$HOST_DIR/box" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
     } | sha256sum | cut -c1-16
 }
