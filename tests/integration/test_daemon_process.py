@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import DaemonProcess
+from tests.support.tls import make_certificate
 from tests.support.wire import Wire
 
 
@@ -133,33 +134,6 @@ def test_a_start_still_running_after_the_grace_is_reconciled_next_time(tmp_path:
     with Wire(daemon.host, daemon.port) as wire:
         assert wire.ask({"command": "info", "subcommand": "VM all"})["VMS"] == []
     daemon.stop()
-
-
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def test_tls_serves_the_protocol_and_plain_text_gets_nothing(tmp_path: Path) -> None:
