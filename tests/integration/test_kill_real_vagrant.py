@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_real_vagrant import BOX, POOLS, need_vagrant
 from tests.support.daemon import DaemonProcess
+from tests.support.real_vagrant import BOX, need_vagrant, vagrant_daemon
 from tests.support.wire import Wire
 
 pytestmark = pytest.mark.vagrant
@@ -68,13 +68,7 @@ def _create() -> dict[str, Any]:
 @pytest.fixture
 def restartable(tmp_path: Path) -> Iterator[DaemonProcess]:
     need_vagrant()
-    daemon = DaemonProcess(
-        tmp_path / "state",
-        VCM_DRIVER="vagrant",
-        VCM_PROVIDER=PROVIDER,
-        VCM_IP_POOL=POOLS[PROVIDER],
-        VCM_GUEST="debian",
-    )
+    daemon = vagrant_daemon(tmp_path / "state", PROVIDER)
     yield daemon
     if not daemon.running:
         daemon.start()

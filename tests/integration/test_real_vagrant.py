@@ -4,7 +4,6 @@ with a real provider (docker and vagrant-lxc) and the project's own box."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -14,22 +13,14 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import DaemonProcess
+from tests.support.real_vagrant import BOX, need_vagrant, vagrant_daemon
 from tests.support.wire import Wire
 
 pytestmark = pytest.mark.vagrant
 
-BOX = "vcm/bookworm-test"
-POOLS = {"lxc": "192.168.33.0/24", "docker": "192.168.34.0/24"}
 LOCAL_BRIDGES = ("dev vlxcbr1", "dev lxcbr0", "dev docker0", "dev br-")
 PUPPET = "file { '/etc/vcm-puppet': content => \"puppet was here\\n\" }\n"
 SHELL = 'echo "shell ran as $(id -un) on $(hostname -f)" > /etc/vcm-shell\n'
-
-
-def need_vagrant() -> None:
-    if shutil.which("vagrant") is None:
-        if os.environ.get("VCM_REQUIRE_VAGRANT") == "1":
-            pytest.fail("vagrant is not installed; run scripts/provision-host all first")
-        pytest.skip("vagrant is not installed (scripts/provision-host all installs it)")
 
 
 @pytest.fixture(params=["docker", "lxc"])
@@ -48,12 +39,9 @@ def files_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def daemon(tmp_path: Path, provider: str, files_root: Path) -> Any:
-    process = DaemonProcess(
+    process = vagrant_daemon(
         tmp_path / "state",
-        VCM_DRIVER="vagrant",
-        VCM_PROVIDER=provider,
-        VCM_IP_POOL=POOLS[provider],
-        VCM_GUEST="debian",
+        provider,
         VCM_FILES_ROOT=str(files_root),
         VCM_BOX_ADD_TIMEOUT="60",
     ).start()

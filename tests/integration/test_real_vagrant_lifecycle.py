@@ -16,11 +16,11 @@ import pytest
 
 from tests.integration import test_real_vagrant as seed
 from tests.support.daemon import DaemonProcess
+from tests.support.real_vagrant import BOX
 from tests.support.wire import Wire
 
 pytestmark = pytest.mark.vagrant
 
-BOX = seed.BOX
 provider = seed.provider
 files_root = seed.files_root
 daemon = seed.daemon

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_real_vagrant import BOX, POOLS, need_vagrant
 from tests.support.daemon import DaemonProcess
+from tests.support.real_vagrant import BOX, need_vagrant, vagrant_daemon
 from tests.support.wire import Wire
 
 pytestmark = pytest.mark.vagrant
@@ -22,14 +22,7 @@ PROVIDER = "docker"
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     need_vagrant()
-    process = DaemonProcess(
-        tmp_path / "state",
-        VCM_DRIVER="vagrant",
-        VCM_PROVIDER=PROVIDER,
-        VCM_IP_POOL=POOLS[PROVIDER],
-        VCM_GUEST="debian",
-        VCM_BOX_ADD_TIMEOUT="60",
-    ).start()
+    process = vagrant_daemon(tmp_path / "state", PROVIDER, VCM_BOX_ADD_TIMEOUT="60").start()
     yield process
     with Wire(process.host, process.port) as wire:
         wire.ask({"command": "destroy all"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -12,29 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import DaemonProcess
+from tests.support.real_vagrant import BOX, POOLS, need_vagrant, vagrant_daemon
 from vcm.client import Client, VcmError, VmNotFound, VmState
-
-BOX = "vcm/bookworm-test"
-DEFAULT_POOLS = {"lxc": "192.168.33.0/24", "docker": "192.168.34.0/24"}
 
 pytestmark = pytest.mark.vagrant
 
 
 @pytest.fixture
 def real_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
-    if shutil.which("vagrant") is None:
-        if os.environ.get("VCM_REQUIRE_VAGRANT") == "1":
-            pytest.fail("vagrant is not installed; run scripts/provision-host all first")
-        pytest.skip("the vagrant binary is not on PATH (scripts/provision-host installs it)")
+    need_vagrant()
     provider = os.environ.get("VCM_TEST_PROVIDER", "lxc")
-    pool = os.environ.get("VCM_TEST_IP_POOL") or DEFAULT_POOLS.get(provider, DEFAULT_POOLS["lxc"])
-    daemon = DaemonProcess(
-        tmp_path,
-        VCM_DRIVER="vagrant",
-        VCM_PROVIDER=provider,
-        VCM_GUEST="debian",
-        VCM_IP_POOL=pool,
-    ).start()
+    pool = os.environ.get("VCM_TEST_IP_POOL") or POOLS.get(provider, POOLS["lxc"])
+    daemon = vagrant_daemon(tmp_path, provider, pool).start()
     try:
         yield daemon
     finally:
